@@ -1,0 +1,290 @@
+// Thin wrappers over Linux calls Swift cannot reach directly; each returns -errno on
+// failure so the Swift side has one error convention.
+#include "CBulkhead.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(BH_EPOLLIN == EPOLLIN && BH_EPOLLOUT == EPOLLOUT && BH_EPOLLRDHUP == EPOLLRDHUP, "epoll");
+_Static_assert((int)BH_RLIMIT_CPU == (int)RLIMIT_CPU && (int)BH_RLIMIT_FSIZE == (int)RLIMIT_FSIZE, "rlimit");
+_Static_assert((int)BH_RLIMIT_NOFILE == (int)RLIMIT_NOFILE && (int)BH_RLIMIT_AS == (int)RLIMIT_AS, "rlimit");
+_Static_assert((int)BH_RLIMIT_NPROC == (int)RLIMIT_NPROC && (int)BH_RLIMIT_CORE == (int)RLIMIT_CORE, "rlimit");
+_Static_assert(BH_CLONE_THREAD == CLONE_THREAD && BH_TIOCSTI == TIOCSTI, "uapi");
+_Static_assert(BH_TCGETS == TCGETS && BH_FIONREAD == FIONREAD && BH_FIONBIO == FIONBIO, "uapi");
+_Static_assert(BH_FIOCLEX == FIOCLEX && BH_AF_UNIX == AF_UNIX, "uapi");
+_Static_assert(BH_PR_SET_NAME == PR_SET_NAME && BH_PR_GET_NAME == PR_GET_NAME && BH_CLD_EXITED == CLD_EXITED, "uapi");
+
+#define RET(expr) do { long r_ = (long)(expr); return r_ < 0 ? -errno : (int)r_; } while (0)
+
+int bh_epoll_create(void) { RET(epoll_create1(EPOLL_CLOEXEC)); }
+
+int bh_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    RET(epoll_ctl(epfd, op, fd, &ev));
+}
+
+int bh_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        events[i] = evs[i].events;
+        data[i] = evs[i].data.u64;
+    }
+    return n;
+}
+
+int bh_eventfd(void) { RET(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); }
+
+int bh_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    // EAGAIN means the counter is saturated: a wake-up is pending anyway.
+    if (write(fd, &one, sizeof one) < 0 && errno != EAGAIN) return -errno;
+    return 0;
+}
+
+int bh_eventfd_drain(int fd) {
+    uint64_t v;
+    if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN) return -errno;
+    return 0;
+}
+
+static int fill_set(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++)
+        if (sigaddset(set, signals[i]) < 0) return -errno;
+    return 0;
+}
+
+int bh_block_signals(const int *signals, int count) {
+    sigset_t set;
+    int r = fill_set(&set, signals, count);
+    if (r < 0) return r;
+    int e = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    return e ? -e : 0;
+}
+
+int bh_signalfd(const int *signals, int count) {
+    sigset_t set;
+    int r = fill_set(&set, signals, count);
+    if (r < 0) return r;
+    RET(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+}
+
+int bh_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n < 0) return errno == EAGAIN ? 0 : -errno;
+    if (n != sizeof info) return -EIO;
+    return (int)info.ssi_signo;
+}
+
+int bh_timerfd(void) { RET(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)); }
+
+int bh_timerfd_arm(int fd, uint64_t deadline_ns) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    if (deadline_ns == 0) deadline_ns = 1; // an all-zero value would disarm the timer
+    its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+    its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
+    RET(timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL));
+}
+
+int bh_timerfd_drain(int fd) {
+    uint64_t v;
+    if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN) return -errno;
+    return 0;
+}
+
+uint64_t bh_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int bh_pidfd_open(pid_t pid) { RET(syscall(SYS_pidfd_open, pid, 0)); }
+
+int bh_pidfd_send_signal(int pidfd, int sig) { RET(syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0)); }
+
+int bh_pidfd_reap(int pidfd, int *code, int *status, uint64_t *cpu_us, uint64_t *maxrss_kib) {
+    siginfo_t info;
+    struct rusage ru;
+    memset(&info, 0, sizeof info);
+    memset(&ru, 0, sizeof ru);
+    // The raw syscall has a fifth argument, the child's rusage, that glibc's waitid hides.
+    long r = syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | WNOHANG, &ru);
+    if (r < 0) return -errno;
+    if (info.si_pid == 0) return 0;
+    *code = info.si_code;
+    *status = info.si_status;
+    *cpu_us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ull +
+              (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    *maxrss_kib = (uint64_t)ru.ru_maxrss;
+    return 1;
+}
+
+int bh_setresuid(uid_t r, uid_t e, uid_t s) { RET(setresuid(r, e, s)); }
+int bh_setresgid(gid_t r, gid_t e, gid_t s) { RET(setresgid(r, e, s)); }
+int bh_getresuid(uid_t *r, uid_t *e, uid_t *s) { RET(getresuid(r, e, s)); }
+int bh_getresgid(gid_t *r, gid_t *e, gid_t *s) { RET(getresgid(r, e, s)); }
+int bh_setgroups_none(void) { RET(setgroups(0, NULL)); }
+int bh_getgroups_count(void) { RET(getgroups(0, NULL)); }
+int bh_set_pdeathsig(int sig) { RET(prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)); }
+int bh_set_no_new_privs(void) { RET(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)); }
+int bh_get_no_new_privs(void) { RET(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)); }
+int bh_set_dumpable(int on) { RET(prctl(PR_SET_DUMPABLE, on, 0, 0, 0)); }
+
+int bh_setrlimit(int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit rl = {.rlim_cur = soft, .rlim_max = hard};
+    RET(setrlimit(resource, &rl));
+}
+
+int bh_getrlimit(int resource, uint64_t *soft, uint64_t *hard) {
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) < 0) return -errno;
+    *soft = rl.rlim_cur;
+    *hard = rl.rlim_max;
+    return 0;
+}
+
+int bh_close_range_from(unsigned int first) { RET(syscall(SYS_close_range, first, ~0u, 0)); }
+
+int bh_clearenv(void) { RET(clearenv()); }
+
+int bh_socketpair_stream(int fds[2]) { RET(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds)); }
+
+int bh_accept4(int fd) { RET(accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)); }
+
+int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -errno;
+    *pid = cred.pid;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    return 0;
+}
+
+int bh_pipe(int fds[2], int nonblocking) { RET(pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0))); }
+
+int bh_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    RET(fcntl(fd, F_SETFL, flags));
+}
+
+int bh_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -errno;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    RET(fcntl(fd, F_SETFD, flags));
+}
+
+uint32_t bh_scmp_act_errno(int err) { return 0x00050000u | ((uint32_t)err & 0x0000ffffu); }
+
+int bh_seccomp_load_guard(int tsync) {
+#if defined(__x86_64__)
+#define BH_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define BH_X32_BIT 0x40000000u
+#elif defined(__aarch64__)
+#define BH_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#define BH_X32_BIT 0xffffffffu /* no second ABI to refuse */
+#else
+#error "unsupported architecture"
+#endif
+    const uint32_t kill = SECCOMP_RET_KILL_PROCESS, allow = SECCOMP_RET_ALLOW;
+    struct sock_filter code[] = {
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, BH_AUDIT_ARCH, 1, 0),
+        /* 2 */ BPF_STMT(BPF_RET | BPF_K, kill),
+        /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, BH_X32_BIT, 0, 1),
+        /* 5 */ BPF_STMT(BPF_RET | BPF_K, kill),
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 1, 0),
+        /* 7 */ BPF_STMT(BPF_RET | BPF_K, allow),
+        // personality() takes an unsigned int: only the low word of args[0] counts.
+        /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 0, 1),
+        /* 11 */ BPF_STMT(BPF_RET | BPF_K, allow),
+        /* 12 */ BPF_STMT(BPF_RET | BPF_K, kill),
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    unsigned int flags = tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0;
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (r < 0) return -errno;
+    return r > 0 ? -ESRCH : 0; /* with TSYNC, a positive result names a thread that could not sync */
+}
+
+long bh_syscall6(long nr, long a, long b, long c, long d, long e, long f) {
+    long r = syscall(nr, a, b, c, d, e, f);
+    return r < 0 ? -errno : r;
+}
+
+// Moves fd above the range the child's dup2 targets use, so that no dup2 maps a
+// descriptor onto itself (which would keep its close-on-exec flag set).
+static int lift(int fd, int *owned) {
+    if (fd > 3) return fd;
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 4);
+    if (copy >= 0) *owned = copy;
+    return copy;
+}
+
+pid_t bh_spawn(const char *path, char *const argv[], int stdin_fd, int stdout_fd,
+               int stderr_fd, int extra_fd) {
+    int owned[4] = {-1, -1, -1, -1};
+    int src[4] = {stdin_fd, stdout_fd, stderr_fd, extra_fd};
+    int result = 0;
+    for (int i = 0; i < 4; i++) {
+        src[i] = lift(src[i], &owned[i]);
+        if (src[i] < 0) { result = -errno; goto out; }
+    }
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    for (int i = 0; i < 4; i++) posix_spawn_file_actions_adddup2(&actions, src[i], i);
+
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    char *const envp[] = {NULL};
+    pid_t pid;
+    int e = posix_spawn(&pid, path, &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    result = e ? -e : pid;
+out:
+    for (int i = 0; i < 4; i++)
+        if (owned[i] >= 0) close(owned[i]);
+    return result;
+}

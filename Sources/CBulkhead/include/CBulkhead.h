@@ -1,0 +1,127 @@
+// The C shims Swift needs on Linux: calls Glibc's module does not export (they need
+// _GNU_SOURCE), variadic calls, function-like macros, and the spawn routine that runs
+// between fork and exec. Every function returns -errno on failure unless noted.
+#ifndef CBULKHEAD_H
+#define CBULKHEAD_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/syscall.h> // SYS_* numbers, for the sandbox tests' raw calls
+
+// Constants Swift cannot see through Glibc, as plain enum values.
+enum {
+    BH_EPOLLIN = 0x001,
+    BH_EPOLLOUT = 0x004,
+    BH_EPOLLERR = 0x008,
+    BH_EPOLLHUP = 0x010,
+    BH_EPOLLRDHUP = 0x2000,
+    BH_EPOLLET = (int)(1u << 31),
+    BH_EPOLL_CTL_ADD = 1,
+    BH_EPOLL_CTL_DEL = 2,
+    BH_EPOLL_CTL_MOD = 3,
+};
+
+enum bh_rlimit {
+    BH_RLIMIT_CPU = 0,
+    BH_RLIMIT_FSIZE = 1,
+    BH_RLIMIT_NOFILE = 7,
+    BH_RLIMIT_AS = 9,
+    BH_RLIMIT_NPROC = 6,
+    BH_RLIMIT_CORE = 4,
+};
+
+// Arguments the seccomp policy inspects (Linux UAPI values, x86_64 and aarch64 alike).
+enum {
+    BH_CLONE_THREAD = 0x00010000,
+    BH_TIOCSTI = 0x5412,
+    BH_TCGETS = 0x5401,
+    BH_FIONREAD = 0x541B,
+    BH_FIONBIO = 0x5421,
+    BH_FIOCLEX = 0x5451,
+    BH_AF_UNIX = 1,
+    BH_PER_LINUX = 0,
+    BH_CLD_EXITED = 1,
+    BH_PR_SET_NAME = 15,
+    BH_PR_GET_NAME = 16,
+};
+
+// epoll, with the packed epoll_event kept on the C side.
+int bh_epoll_create(void);
+int bh_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+int bh_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
+
+// eventfd (non-blocking, close-on-exec).
+int bh_eventfd(void);
+int bh_eventfd_signal(int fd);
+int bh_eventfd_drain(int fd);
+
+// signalfd: blocks the signals in the calling thread and returns a descriptor for them.
+int bh_block_signals(const int *signals, int count);
+int bh_signalfd(const int *signals, int count);
+/// Reads one signal; returns its number, 0 when none is pending, or -errno.
+int bh_signalfd_read(int fd);
+
+// timerfd on CLOCK_MONOTONIC; deadlines in nanoseconds of that clock.
+int bh_timerfd(void);
+int bh_timerfd_arm(int fd, uint64_t deadline_ns);
+int bh_timerfd_drain(int fd);
+uint64_t bh_monotonic_ns(void);
+
+// Child processes tracked by pidfd, so a reused pid is never signalled.
+int bh_pidfd_open(pid_t pid);
+int bh_pidfd_send_signal(int pidfd, int sig);
+/// waitid(P_PIDFD) with the kernel's rusage. Returns 1 when the child was reaped, 0 when
+/// it is still running (WNOHANG), or -errno. `code` is CLD_EXITED/CLD_KILLED/CLD_DUMPED.
+int bh_pidfd_reap(int pidfd, int *code, int *status, uint64_t *cpu_us, uint64_t *maxrss_kib);
+
+// Privileges and process attributes.
+int bh_setresuid(uid_t r, uid_t e, uid_t s);
+int bh_setresgid(gid_t r, gid_t e, gid_t s);
+int bh_getresuid(uid_t *r, uid_t *e, uid_t *s);
+int bh_getresgid(gid_t *r, gid_t *e, gid_t *s);
+int bh_setgroups_none(void);
+int bh_getgroups_count(void);
+int bh_set_pdeathsig(int sig);
+int bh_set_no_new_privs(void);
+int bh_get_no_new_privs(void);
+int bh_set_dumpable(int on);
+int bh_setrlimit(int resource, uint64_t soft, uint64_t hard);
+int bh_getrlimit(int resource, uint64_t *soft, uint64_t *hard);
+int bh_close_range_from(unsigned int first);
+int bh_clearenv(void);
+
+// Sockets.
+int bh_socketpair_stream(int fds[2]);
+int bh_accept4(int fd);
+int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+// Pipes (close-on-exec; optionally non-blocking).
+int bh_pipe(int fds[2], int nonblocking);
+int bh_set_nonblocking(int fd, int on);
+int bh_set_cloexec(int fd, int on);
+
+// seccomp's function-like action macros.
+uint32_t bh_scmp_act_errno(int err);
+
+/// Loads the architecture guard, a small hand-written filter that stacks under the
+/// libseccomp policy: it kills the process for a foreign architecture, for the x32 ABI
+/// (syscall numbers with bit 30 set, which a libseccomp x86_64 filter would only send
+/// to its default action), and for personality() with anything but PER_LINUX or the
+/// 0xffffffff query (libseccomp cannot express "kill unless one of two values").
+/// Requires no_new_privs. `tsync` synchronises all threads.
+int bh_seccomp_load_guard(int tsync);
+
+/// A raw system call with six arguments, for the sandbox tests that attempt forbidden
+/// calls without libc wrappers in the way. Returns the result or -errno.
+long bh_syscall6(long nr, long a, long b, long c, long d, long e, long f);
+
+/// Spawns `path` with `argv`, an empty environment, a new session, an empty signal
+/// mask and default signal dispositions, and exactly these descriptors: stdin_fd→0,
+/// stdout_fd→1, stderr_fd→2, extra_fd→3 (all others are close-on-exec). Uses
+/// posix_spawn, so no code of ours runs in the child before exec. Returns the pid or
+/// -errno.
+pid_t bh_spawn(const char *path, char *const argv[], int stdin_fd, int stdout_fd,
+               int stderr_fd, int extra_fd);
+
+#endif

@@ -1,0 +1,123 @@
+// Logger: structured log records, one JSON object per line (journald reads stderr).
+import Glibc
+import Synchronization
+
+public enum LogLevel: Int, Sendable, Comparable, CustomStringConvertible {
+    case debug, info, warning, error
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+
+    public var description: String {
+        switch self {
+        case .debug: "debug"
+        case .info: "info"
+        case .warning: "warning"
+        case .error: "error"
+        }
+    }
+}
+
+/// A field value. There is deliberately no case for a token or a secret: callers log a
+/// key id, never the key.
+public enum LogValue: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+    case string(String)
+    case int(Int64)
+    case bool(Bool)
+
+    public init(stringLiteral s: String) { self = .string(s) }
+    public init(integerLiteral i: Int64) { self = .int(i) }
+    public static func of<T: BinaryInteger>(_ i: T) -> LogValue { .int(Int64(truncatingIfNeeded: i)) }
+}
+
+public struct Logger: Sendable {
+    public let minimum: LogLevel
+    private let sink: @Sendable (String) -> Void
+
+    public init(minimum: LogLevel, sink: @escaping @Sendable (String) -> Void) {
+        self.minimum = minimum
+        self.sink = sink
+    }
+
+    /// Writes each record to stderr with one write(2), so lines from threads never mix.
+    public static func standardError(minimum: LogLevel = .info) -> Logger {
+        Logger(minimum: minimum) { line in
+            var bytes = Array(line.utf8)
+            bytes.append(0x0A)
+            _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Keeps records in memory; for tests.
+    public static func collecting(into store: LogStore, minimum: LogLevel = .debug) -> Logger {
+        Logger(minimum: minimum) { line in store.append(line) }
+    }
+
+    public static let discard = Logger(minimum: .error) { _ in }
+
+    public func log(_ level: LogLevel, _ event: String, _ fields: [(String, LogValue)] = []) {
+        guard level >= minimum else { return }
+        var out = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(level)\",\"event\":"
+        Self.appendJSONString(event, to: &out)
+        for (key, value) in fields {
+            out += ","
+            Self.appendJSONString(key, to: &out)
+            out += ":"
+            switch value {
+            case .string(let s): Self.appendJSONString(s, to: &out)
+            case .int(let i): out += String(i)
+            case .bool(let b): out += b ? "true" : "false"
+            }
+        }
+        out += "}"
+        sink(out)
+    }
+
+    public func debug(_ event: String, _ fields: [(String, LogValue)] = []) { log(.debug, event, fields) }
+    public func info(_ event: String, _ fields: [(String, LogValue)] = []) { log(.info, event, fields) }
+    public func warning(_ event: String, _ fields: [(String, LogValue)] = []) { log(.warning, event, fields) }
+    public func error(_ event: String, _ fields: [(String, LogValue)] = []) { log(.error, event, fields) }
+
+    static func appendJSONString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+    }
+
+    /// UTC, RFC 3339 with milliseconds.
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T"
+            + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+/// Lines kept by `Logger.collecting`.
+public final class LogStore: Sendable {
+    private let lines = Mutex<[String]>([])
+    public init() {}
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
+    public var all: [String] { lines.withLock { $0 } }
+}

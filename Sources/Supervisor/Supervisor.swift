@@ -1,0 +1,430 @@
+// Supervisor: a pool of sandboxed workers per tenant — spawn on demand, reuse, reap when
+// idle, recycle, kill at the timeout, replace crashed workers with backoff, and stop all.
+// Confined to one event loop: call everything on that loop's thread.
+import EventLoop
+import Glibc
+import Log
+import Posix
+import Wire
+
+public final class Supervisor {
+    private let loop: EventLoop
+    private var settings: SupervisorSettings
+    private let log: Logger
+    private let devNull: FileDescriptor
+    private var pools: [String: Pool] = [:]
+    private var nextRequestID: UInt64 = 0
+    private var stopping = false
+    private var stopped: (() -> Void)?
+    public private(set) var counters = SupervisorCounters()
+
+    /// A request waiting for a worker of its tenant.
+    final class Pending {
+        let ticket: UInt64
+        let task: String
+        let body: [UInt8]
+        let completion: WorkerCompletion
+        var queueTimer: LoopToken?
+
+        init(ticket: UInt64, task: String, body: [UInt8], completion: @escaping WorkerCompletion) {
+            self.ticket = ticket
+            self.task = task
+            self.body = body
+            self.completion = completion
+        }
+    }
+
+    /// One tenant's workers and queue.
+    final class Pool {
+        let tenant: TenantIdentity
+        var workers: [WorkerProcess] = []
+        var queue: [Pending] = []
+        var consecutiveFailures = 0
+        var throttledUntil: UInt64 = 0
+        var throttleTimer: LoopToken?
+
+        init(tenant: TenantIdentity) { self.tenant = tenant }
+
+        var starting: Int { workers.count { $0.state == .starting } }
+    }
+
+    public init(loop: EventLoop, settings: SupervisorSettings, log: Logger) throws(Errno) {
+        self.loop = loop
+        self.settings = settings
+        self.log = log
+        devNull = try Posix.open("/dev/null", O_RDWR)
+    }
+
+    // MARK: Requests
+
+    /// Runs `task` with `body` in one of `tenant`'s workers and calls `completion` exactly
+    /// once, on the loop thread.
+    @discardableResult
+    public func submit(tenant: TenantIdentity, task: String, body: [UInt8],
+                       completion: @escaping WorkerCompletion) -> RequestTicket {
+        loop.assertInLoop()
+        nextRequestID += 1
+        let ticket = RequestTicket(tenant: tenant.id, id: nextRequestID)
+        guard TenantIdentity.isValid(id: tenant.id) else {
+            completion(.failure(.invalidTenant))
+            return ticket
+        }
+        guard !stopping else {
+            completion(.failure(.shuttingDown))
+            return ticket
+        }
+        let pool = pool(for: tenant)
+        let pending = Pending(ticket: ticket.id, task: task, body: body, completion: completion)
+
+        if let worker = pool.workers.first(where: { $0.state == .idle }) {
+            start(pending, on: worker, in: pool)
+            return ticket
+        }
+        let live = pool.workers.contains { $0.state != .draining }
+        if !live, pool.throttledUntil > loop.now {
+            completion(.failure(.unavailable(retryAfterSeconds: retryAfter(until: pool.throttledUntil),
+                                             reason: "worker restarts for this tenant are throttled after repeated crashes")))
+            return ticket
+        }
+        // Room to wait: the queue, plus one place for each worker that is or can be started.
+        let startable = max(0, settings.maxWorkersPerTenant - pool.workers.count) + pool.starting
+        guard pool.queue.count < settings.queueLimit + startable else {
+            completion(.failure(.overloaded(retryAfterSeconds: 1)))
+            return ticket
+        }
+        // A queued request waits at most request_timeout for a worker.
+        pending.queueTimer = loop.schedule(after: settings.requestTimeout) { [weak self, weak pool, weak pending] in
+            guard let self, let pool, let pending else { return }
+            self.dequeue(pending, from: pool)?.completion(.failure(.overloaded(retryAfterSeconds: 1)))
+        }
+        pool.queue.append(pending)
+        dispatch(pool)
+        return ticket
+    }
+
+    /// Abandons a request: a queued one is dropped, a running one gets CANCEL. Its
+    /// completion still runs, with `.cancelled` or whatever the worker answers.
+    public func cancel(_ ticket: RequestTicket) {
+        loop.assertInLoop()
+        guard let pool = pools[ticket.tenant] else { return }
+        if let pending = pool.queue.first(where: { $0.ticket == ticket.id }) {
+            dequeue(pending, from: pool)?.completion(.failure(.cancelled))
+        } else if let worker = pool.workers.first(where: { $0.current?.ticket == ticket.id }) {
+            worker.send(.cancel, requestID: ticket.id)
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Stops every worker of `tenantID` (tenant suspended or deleted): queued requests
+    /// fail with `.shuttingDown`, running ones finish first.
+    public func stopTenant(_ tenantID: String) {
+        loop.assertInLoop()
+        guard let pool = pools[tenantID] else { return }
+        for pending in pool.queue { dequeue(pending, from: pool)?.completion(.failure(.shuttingDown)) }
+        for worker in pool.workers where worker.state != .busy { retire(worker, reason: .shutdown) }
+        for worker in pool.workers where worker.state == .busy { worker.expectingExit = true }
+    }
+
+    /// Stops accepting work, lets running requests finish, tells every worker GOAWAY, kills
+    /// whatever is still alive after `deadline`, and calls `done` once all are reaped.
+    public func shutdown(deadline: Duration, _ done: @escaping () -> Void) {
+        loop.assertInLoop()
+        stopping = true
+        stopped = done
+        for pool in pools.values {
+            for pending in pool.queue { dequeue(pending, from: pool)?.completion(.failure(.shuttingDown)) }
+            pool.throttleTimer.map(loop.cancelTimer)
+            for worker in pool.workers {
+                worker.expectingExit = true
+                if worker.state == .idle || worker.state == .starting { retire(worker, reason: .shutdown) }
+            }
+        }
+        loop.schedule(after: deadline) { [weak self] in
+            guard let self else { return }
+            for pool in self.pools.values {
+                for worker in pool.workers { worker.kill() }
+            }
+        }
+        finishShutdownIfDone()
+    }
+
+    /// Takes new pool settings (limits, timeouts); running workers keep theirs until recycled.
+    public func update(settings new: SupervisorSettings) {
+        loop.assertInLoop()
+        settings = new
+    }
+
+    public var liveWorkers: Int { pools.values.reduce(0) { $0 + $1.workers.count } }
+
+    public func snapshot() -> [PoolSnapshot] {
+        loop.assertInLoop()
+        return pools.values.sorted { $0.tenant.id < $1.tenant.id }.map { pool in
+            PoolSnapshot(
+                tenant: pool.tenant.id,
+                workers: pool.workers.map { .init(pid: $0.pid, state: $0.state.rawValue, requestsServed: $0.served) },
+                queued: pool.queue.count, consecutiveFailures: pool.consecutiveFailures,
+                throttledUntil: pool.throttledUntil > loop.now ? pool.throttledUntil : 0)
+        }
+    }
+
+    // MARK: Scheduling
+
+    private func pool(for tenant: TenantIdentity) -> Pool {
+        if let p = pools[tenant.id] {
+            // A tenant's ids never change while it exists; a mismatch is a caller bug.
+            precondition(p.tenant == tenant, "tenant \(tenant.id) submitted with different ids")
+            return p
+        }
+        let p = Pool(tenant: tenant)
+        pools[tenant.id] = p
+        return p
+    }
+
+    /// Hands queued requests to idle workers and starts workers for the rest, within the
+    /// pool's cap and its crash-loop throttle.
+    private func dispatch(_ pool: Pool) {
+        while !pool.queue.isEmpty, let worker = pool.workers.first(where: { $0.state == .idle }) {
+            let pending = pool.queue.removeFirst()
+            pending.queueTimer.map(loop.cancelTimer)
+            start(pending, on: worker, in: pool)
+        }
+        while pool.queue.count > pool.starting, pool.workers.count < settings.maxWorkersPerTenant, !stopping {
+            let now = loop.now
+            if pool.throttledUntil > now {
+                if pool.throttleTimer == nil {
+                    pool.throttleTimer = loop.schedule(at: pool.throttledUntil) { [weak self, weak pool] in
+                        guard let self, let pool else { return }
+                        pool.throttleTimer = nil
+                        self.dispatch(pool)
+                    }
+                }
+                return
+            }
+            guard spawn(in: pool) else { return }
+        }
+    }
+
+    private func spawn(in pool: Pool) -> Bool {
+        let volume: String
+        do {
+            volume = try Volumes.ensure(tenant: pool.tenant, root: settings.volumesRoot, prefix: settings.volumePrefix,
+                                        create: settings.autoCreateVolumes)
+        } catch {
+            log.error("volume_unavailable", [("tenant", .string(pool.tenant.id)), ("reason", .string(error.description))])
+            failQueued(pool, .unavailable(retryAfterSeconds: 60, reason: error.description))
+            return false
+        }
+        do {
+            let worker = try WorkerProcess.spawn(tenant: pool.tenant, volume: volume, settings: settings, devNull: devNull,
+                                                 loop: loop, owner: self)
+            counters.spawned += 1
+            worker.lifecycleTimer = loop.schedule(after: settings.spawnTimeout) { [weak self, weak worker] in
+                guard let self, let worker, worker.state == .starting else { return }
+                self.log.error("worker_spawn_timeout", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
+                worker.kill()
+                worker.expectingExit = false  // counts as a failed start
+            }
+            pool.workers.append(worker)
+            log.debug("worker_spawned", [("tenant", .string(pool.tenant.id)), ("pid", .of(worker.pid))])
+            return true
+        } catch {
+            counters.spawnFailures += 1
+            log.error("worker_spawn_failed", [("tenant", .string(pool.tenant.id)), ("reason", .string(error.description))])
+            recordFailure(pool)
+            if !pool.workers.contains(where: { $0.state != .draining }) {
+                failQueued(pool, .unavailable(retryAfterSeconds: retryAfter(until: pool.throttledUntil), reason: "cannot start a worker"))
+            }
+            return false
+        }
+    }
+
+    private func start(_ pending: Pending, on worker: WorkerProcess, in pool: Pool) {
+        worker.lifecycleTimer.map(loop.cancelTimer)
+        worker.lifecycleTimer = nil
+        let timer = loop.schedule(after: settings.requestTimeout) { [weak self, weak worker] in
+            guard let self, let worker, let current = worker.current, current.ticket == pending.ticket else { return }
+            self.counters.killedForTimeout += 1
+            self.log.warning("worker_request_timeout", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
+            worker.current = nil
+            worker.kill()
+            current.completion(.failure(.timedOut))
+        }
+        worker.state = .busy
+        worker.current = .init(ticket: pending.ticket, completion: pending.completion, timer: timer)
+        worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: pending.ticket)
+    }
+
+    /// The request a worker was running is over; the worker is idle again, or recycled.
+    private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
+        guard let current = worker.current else { return }
+        loop.cancelTimer(current.timer)
+        worker.current = nil
+        worker.served += 1
+        pool.consecutiveFailures = 0
+        if stopping || worker.expectingExit {
+            retire(worker, reason: .shutdown)
+        } else if settings.maxRequestsPerWorker > 0 && worker.served >= settings.maxRequestsPerWorker {
+            counters.recycled += 1
+            retire(worker, reason: .recycle)
+        } else {
+            worker.state = .idle
+            worker.lifecycleTimer = loop.schedule(after: settings.idleTimeout) { [weak self, weak worker] in
+                guard let self, let worker, worker.state == .idle else { return }
+                self.counters.reapedIdle += 1
+                self.retire(worker, reason: .idle)
+            }
+        }
+        current.completion(result)
+        dispatch(pool)
+    }
+
+    /// GOAWAY, then a kill if it has not exited within the grace period.
+    private func retire(_ worker: WorkerProcess, reason: GoAway.Reason) {
+        worker.lifecycleTimer.map(loop.cancelTimer)
+        worker.expectingExit = true
+        if worker.state == .starting {
+            worker.kill()
+        } else {
+            worker.send(.goaway(GoAway(reason: reason)), requestID: 0)
+        }
+        worker.state = .draining
+        worker.lifecycleTimer = loop.schedule(after: settings.exitGrace) { [weak worker] in worker?.kill() }
+    }
+
+    private func recordFailure(_ pool: Pool) {
+        pool.consecutiveFailures += 1
+        // The first failure is replaced at once; repeated ones back off exponentially.
+        guard pool.consecutiveFailures >= 2 else { return }
+        let base = EventLoop.nanoseconds(settings.restartBackoffBase)
+        let cap = EventLoop.nanoseconds(settings.restartBackoffMax)
+        let shift = UInt64(min(pool.consecutiveFailures - 2, 32))
+        let (scaled, overflow) = base.multipliedReportingOverflow(by: 1 << shift)
+        pool.throttledUntil = loop.now &+ (overflow ? cap : min(scaled, cap))
+        log.warning("worker_restart_throttled", [("tenant", .string(pool.tenant.id)),
+                                                 ("failures", .of(pool.consecutiveFailures)),
+                                                 ("delay_ms", .of((pool.throttledUntil - loop.now) / 1_000_000))])
+    }
+
+    private func failQueued(_ pool: Pool, _ failure: WorkerFailure) {
+        for pending in pool.queue { dequeue(pending, from: pool)?.completion(.failure(failure)) }
+    }
+
+    private func dequeue(_ pending: Pending, from pool: Pool) -> Pending? {
+        guard let i = pool.queue.firstIndex(where: { $0 === pending }) else { return nil }
+        pool.queue.remove(at: i)
+        pending.queueTimer.map(loop.cancelTimer)
+        return pending
+    }
+
+    private func retryAfter(until deadline: UInt64) -> Int {
+        let now = loop.now
+        guard deadline > now else { return 1 }
+        return Int((deadline - now + 999_999_999) / 1_000_000_000)
+    }
+
+    private func finishShutdownIfDone() {
+        guard stopping, liveWorkers == 0, let done = stopped else { return }
+        stopped = nil
+        done()
+    }
+
+    // MARK: Worker events (called by WorkerProcess)
+
+    func worker(_ worker: WorkerProcess, said message: Message, requestID: UInt64) {
+        guard let pool = pools[worker.tenant.id] else { return }
+        switch (worker.state, message) {
+        case (.starting, .hello(let hello)):
+            guard let version = Hello.negotiate(local: Wire.supportedVersions, remote: hello) else {
+                worker.send(.error(ErrorMessage(code: .versionUnsupported, message: "no common protocol version")), requestID: 0)
+                protocolViolation(worker, "no common protocol version (worker offers \(hello.minVersion)...\(hello.maxVersion))")
+                return
+            }
+            worker.send(.hello(Hello(minVersion: version, maxVersion: version, pid: UInt32(getpid()), agent: "bulkheadd")),
+                        requestID: 0)
+            worker.lifecycleTimer.map(loop.cancelTimer)
+            worker.lifecycleTimer = nil
+            worker.state = .idle
+            worker.wasReady = true
+            log.debug("worker_ready", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
+            if stopping { retire(worker, reason: .shutdown) } else { dispatch(pool) }
+            if worker.state == .idle {
+                worker.lifecycleTimer = loop.schedule(after: settings.idleTimeout) { [weak self, weak worker] in
+                    guard let self, let worker, worker.state == .idle else { return }
+                    self.counters.reapedIdle += 1
+                    self.retire(worker, reason: .idle)
+                }
+            }
+        case (.busy, .response(let response)) where requestID == worker.current?.ticket:
+            finish(worker, in: pool, with: .success(response))
+        case (.busy, .error(let error)) where requestID == worker.current?.ticket:
+            finish(worker, in: pool, with: .failure(error.code == .cancelled ? .cancelled : .task(error)))
+        case (_, .pong):
+            break
+        case (.draining, .response), (.draining, .error):
+            break  // answer to a request that timed out or was cancelled; nobody waits
+        default:
+            protocolViolation(worker, "unexpected frame in state \(worker.state.rawValue): \(message)")
+        }
+    }
+
+    private func protocolViolation(_ worker: WorkerProcess, _ reason: String) {
+        log.error("worker_protocol_violation", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
+                                                ("reason", .string(reason))])
+        worker.kill()
+        worker.expectingExit = false  // a broken worker counts towards the crash loop
+        failCurrent(worker, .crashed("the worker broke the protocol"))
+        worker.state = .draining
+    }
+
+    func worker(_ worker: WorkerProcess, lost reason: String, expected: Bool) {
+        if !expected && worker.wasReady {
+            log.warning("worker_connection_lost", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
+                                                   ("reason", .string(reason))])
+        }
+        failCurrent(worker, .crashed("the worker's connection was lost"))
+        worker.state = .draining
+    }
+
+    func worker(_ worker: WorkerProcess, wroteStderr line: String) {
+        log.info("worker_stderr", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)), ("line", .string(line))])
+    }
+
+    func worker(_ worker: WorkerProcess, exited status: ExitStatus) {
+        counters.exited += 1
+        worker.lifecycleTimer.map(loop.cancelTimer)
+        let wasStarting = !worker.wasReady
+        let crashed = !worker.expectingExit || !(status.isCleanExit || status.kind == .signalled(SIGKILL))
+        failCurrent(worker, .crashed("the worker \(status)"))
+        guard let pool = pools[worker.tenant.id] else { return }
+        pool.workers.removeAll { $0 === worker }
+        if crashed {
+            counters.crashed += 1
+            var fields: [(String, LogValue)] = [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
+                                                ("status", .string(status.description))]
+            if !worker.lastStderrLine.isEmpty { fields.append(("reason", .string(worker.lastStderrLine))) }
+            log.error(wasStarting ? "worker_start_failed" : "worker_crashed", fields)
+            recordFailure(pool)
+            if !pool.workers.contains(where: { $0.state != .draining }), pool.throttledUntil > loop.now {
+                failQueued(pool, .unavailable(retryAfterSeconds: retryAfter(until: pool.throttledUntil),
+                                              reason: wasStarting ? "the worker could not start its sandbox" : "the worker crashed"))
+            }
+        } else {
+            log.debug("worker_exited", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
+                                        ("status", .string(status.description))])
+        }
+        if pool.workers.isEmpty && pool.queue.isEmpty && pool.consecutiveFailures == 0 {
+            pools[worker.tenant.id] = nil
+        } else {
+            dispatch(pool)
+        }
+        finishShutdownIfDone()
+    }
+
+    private func failCurrent(_ worker: WorkerProcess, _ failure: WorkerFailure) {
+        guard let current = worker.current else { return }
+        loop.cancelTimer(current.timer)
+        worker.current = nil
+        current.completion(.failure(failure))
+    }
+}

@@ -1,0 +1,131 @@
+// The supervisor's vocabulary: who a tenant is, how pools behave, and how a request can fail.
+import Sandbox
+import Wire
+
+/// A tenant as the supervisor needs it: its id and the ids its workers run as.
+public struct TenantIdentity: Sendable, Hashable {
+    public let id: String
+    public let uid: UInt32
+    public let gid: UInt32
+
+    public init(id: String, uid: UInt32, gid: UInt32) {
+        self.id = id
+        self.uid = uid
+        self.gid = gid
+    }
+
+    /// SPEC §5: `^[a-z0-9][a-z0-9-]{0,62}$`. Checked again here because the id becomes a
+    /// path component of the volume.
+    public static func isValid(id: String) -> Bool {
+        let b = Array(id.utf8)
+        guard (1...63).contains(b.count) else { return false }
+        func ok(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) }
+        return ok(b[0]) && b.dropFirst().allSatisfy { ok($0) || $0 == 0x2D }
+    }
+}
+
+public struct SupervisorSettings: Sendable {
+    /// The worker executable (the stock bulkhead-worker or an operator's WorkerKit build).
+    public var executable: String
+    /// Where volumes live; each tenant's is `<volumesRoot>/<volumePrefix>-<id>-data`.
+    public var volumesRoot: String
+    public var volumePrefix: String
+    public var autoCreateVolumes: Bool
+    public var maxWorkersPerTenant: Int
+    /// Requests that may wait for a busy pool; beyond it, 503.
+    public var queueLimit: Int
+    public var idleTimeout: Duration
+    public var requestTimeout: Duration
+    /// Recycle a worker after this many requests (0 = never).
+    public var maxRequestsPerWorker: Int
+    /// A new worker must finish its jail and say HELLO within this.
+    public var spawnTimeout: Duration
+    /// Crash-loop backoff: the second consecutive failure waits `restartBackoffBase`,
+    /// each further one twice as long, up to `restartBackoffMax`.
+    public var restartBackoffBase: Duration
+    public var restartBackoffMax: Duration
+    /// How long a worker told GOAWAY may take to exit before it is killed.
+    public var exitGrace: Duration
+    public var limits: ResourceLimits
+    public var seccompPolicyFile: String?
+    public var maxFramePayload: Int
+
+    public init(executable: String, volumesRoot: String, volumePrefix: String = "tenant", autoCreateVolumes: Bool = true,
+                maxWorkersPerTenant: Int = 4, queueLimit: Int = 64, idleTimeout: Duration = .seconds(60),
+                requestTimeout: Duration = .seconds(30), maxRequestsPerWorker: Int = 0,
+                spawnTimeout: Duration = .seconds(5), restartBackoffBase: Duration = .milliseconds(100),
+                restartBackoffMax: Duration = .seconds(30), exitGrace: Duration = .seconds(5),
+                limits: ResourceLimits, seccompPolicyFile: String? = nil, maxFramePayload: Int = Wire.defaultMaxPayload) {
+        self.executable = executable
+        self.volumesRoot = volumesRoot
+        self.volumePrefix = volumePrefix
+        self.autoCreateVolumes = autoCreateVolumes
+        self.maxWorkersPerTenant = maxWorkersPerTenant
+        self.queueLimit = queueLimit
+        self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
+        self.maxRequestsPerWorker = maxRequestsPerWorker
+        self.spawnTimeout = spawnTimeout
+        self.restartBackoffBase = restartBackoffBase
+        self.restartBackoffMax = restartBackoffMax
+        self.exitGrace = exitGrace
+        self.limits = limits
+        self.seccompPolicyFile = seccompPolicyFile
+        self.maxFramePayload = maxFramePayload
+    }
+}
+
+/// Why a request got no response from a worker. The HTTP layer maps each to a status.
+public enum WorkerFailure: Error, Sendable, Equatable {
+    /// The worker died or broke the protocol mid-request (502 worker_crashed).
+    case crashed(String)
+    /// The request ran past request_timeout; the worker was killed (504 worker_timeout).
+    case timedOut
+    /// The pool and its queue are full (503 overloaded).
+    case overloaded(retryAfterSeconds: Int)
+    /// No worker can be started now: a crash loop is throttled, or the volume is missing
+    /// (503 worker_unavailable).
+    case unavailable(retryAfterSeconds: Int, reason: String)
+    /// The worker answered with an error of its own (unknown task, bad input, ...).
+    case task(ErrorMessage)
+    /// The caller cancelled the request.
+    case cancelled
+    /// The supervisor is stopping (503 draining).
+    case shuttingDown
+    /// The tenant id is not a valid id.
+    case invalidTenant
+}
+
+public typealias WorkerCompletion = (Result<Response, WorkerFailure>) -> Void
+
+/// Names a submitted request so it can be cancelled.
+public struct RequestTicket: Hashable, Sendable {
+    let tenant: String
+    let id: UInt64
+}
+
+/// A point-in-time view of the pools, for status output and tests.
+public struct PoolSnapshot: Sendable, Equatable {
+    public struct WorkerInfo: Sendable, Equatable {
+        public let pid: Int32
+        public let state: String
+        public let requestsServed: Int
+    }
+    public let tenant: String
+    public let workers: [WorkerInfo]
+    public let queued: Int
+    public let consecutiveFailures: Int
+    /// Nanoseconds (loop clock) until which no new worker is started; 0 when not throttled.
+    public let throttledUntil: UInt64
+}
+
+/// Lifetime counters, for /metrics later and for tests.
+public struct SupervisorCounters: Sendable, Equatable {
+    public var spawned = 0
+    public var spawnFailures = 0
+    public var crashed = 0
+    public var killedForTimeout = 0
+    public var recycled = 0
+    public var reapedIdle = 0
+    public var exited = 0
+}

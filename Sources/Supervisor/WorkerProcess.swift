@@ -1,0 +1,250 @@
+// WorkerProcess: one spawned worker as the supervisor sees it — its pidfd, its socket
+// (frames in and out, non-blocking, on the loop) and its stderr (logged line by line).
+import EventLoop
+import Glibc
+import Posix
+import Wire
+
+final class WorkerProcess {
+    enum State: String { case starting, idle, busy, draining }
+
+    /// The request a busy worker is running.
+    struct InFlight {
+        let ticket: UInt64
+        let completion: WorkerCompletion
+        let timer: LoopToken
+    }
+
+    let tenant: TenantIdentity
+    let pid: Int32
+    let startedAt: UInt64
+    var state = State.starting
+    /// It completed its jail and said HELLO at some point.
+    var wasReady = false
+    var served = 0
+    var current: InFlight?
+    /// We asked it to go (GOAWAY) or killed it on purpose: its exit is not a crash.
+    var expectingExit = false
+    /// Spawn, idle or exit-grace timer, whichever applies to the current state.
+    var lifecycleTimer: LoopToken?
+    /// The last line it wrote to stderr: the reason a failed jail gives.
+    private(set) var lastStderrLine = ""
+
+    private let child: ChildProcess
+    private let socket: FileDescriptor
+    private let stderrPipe: FileDescriptor
+    private unowned let loop: EventLoop
+    private weak var owner: Supervisor?
+    private var decoder: FrameDecoder
+    private var outbox: [UInt8] = []
+    private var outboxSent = 0
+    private var socketToken: LoopToken?
+    private var stderrToken: LoopToken?
+    private var exitToken: LoopToken?
+    private var stderrPartial: [UInt8] = []
+    private var wantsWrite = false
+
+    private static let maxStderrLine = 1024
+
+    /// Spawns a worker for `tenant` whose root will be `volume`.
+    static func spawn(tenant: TenantIdentity, volume: String, settings: SupervisorSettings,
+                      devNull: borrowing FileDescriptor, loop: EventLoop, owner: Supervisor) throws(Errno) -> WorkerProcess {
+        let pair = try Posix.socketPair()
+        let errPipe = try Posix.pipe()
+        let l = settings.limits
+        var args = [
+            settings.executable,
+            "--tenant", tenant.id, "--uid", String(tenant.uid), "--gid", String(tenant.gid), "--root", volume,
+            "--parent", String(getpid()), "--memory", String(l.memoryBytes), "--cpu", String(l.cpuSeconds),
+            "--nproc", String(l.processes), "--nofile", String(l.openFiles), "--fsize", String(l.fileSizeBytes),
+            "--max-frame", String(settings.maxFramePayload),
+        ]
+        if let policy = settings.seccompPolicyFile { args += ["--seccomp", policy] }
+        let child = try ChildProcess.spawn(path: settings.executable, arguments: args, stdin: devNull, stdout: devNull,
+                                           stderr: errPipe.second, fd3: pair.second)
+        // The child's ends close here, when `pair` and `errPipe` go: only the child keeps them.
+        let ours = pair.first
+        let errRead = errPipe.first
+        try ours.setNonBlocking()
+        try errRead.setNonBlocking()
+        let worker = WorkerProcess(tenant: tenant, child: child, socket: ours, stderr: errRead, loop: loop,
+                                   owner: owner, maxFrame: settings.maxFramePayload)
+        do {
+            try worker.watch()
+        } catch {
+            worker.kill()
+            throw error
+        }
+        return worker
+    }
+
+    private init(tenant: TenantIdentity, child: consuming ChildProcess, socket: consuming FileDescriptor,
+                 stderr: consuming FileDescriptor, loop: EventLoop, owner: Supervisor, maxFrame: Int) {
+        self.tenant = tenant
+        self.pid = child.pid
+        self.child = child
+        self.socket = socket
+        self.stderrPipe = stderr
+        self.loop = loop
+        self.owner = owner
+        self.decoder = FrameDecoder(maxPayload: maxFrame)
+        self.startedAt = loop.now
+    }
+
+    private func watch() throws(Errno) {
+        socketToken = try loop.register(fd: socket.rawValue, interest: .readable) { [weak self] events in
+            self?.socketReady(events)
+        }
+        stderrToken = try loop.register(fd: stderrPipe.rawValue, interest: .readable) { [weak self] _ in
+            self?.readStderr()
+        }
+        exitToken = try loop.watchExit(pidfd: child.pidfd.rawValue) { [weak self] in
+            self?.exited()
+        }
+    }
+
+    // MARK: Commands from the supervisor
+
+    func send(_ message: Message, requestID: UInt64) {
+        guard socketToken != nil else { return }
+        message.encode(requestID: requestID, into: &outbox)
+        flush()
+    }
+
+    /// SIGKILL through the pidfd: never a recycled pid.
+    func kill() {
+        expectingExit = true
+        child.signal(SIGKILL)
+    }
+
+    // MARK: Events
+
+    private func socketReady(_ events: IOEvents) {
+        if events.contains(.writable) { flush() }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { drainSocket() }
+    }
+
+    /// Reads everything the worker has sent. Returns at would-block or end of stream.
+    private func drainSocket() {
+        guard socketToken != nil else { return }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while socketToken != nil {
+            let n: Int?
+            do {
+                n = try buffer.withUnsafeMutableBytes { (raw) throws(Errno) -> Int? in try socket.read(into: raw) }
+            } catch {
+                lost("read from its socket: \(error)")
+                return
+            }
+            guard let n else { return }
+            if n == 0 {
+                lost("closed its socket")
+                return
+            }
+            buffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            while socketToken != nil {
+                do {
+                    guard let frame = try decoder.next() else { break }
+                    let message = try Message(frame: frame)
+                    owner?.worker(self, said: message, requestID: frame.requestID)
+                } catch {
+                    lost("protocol error: \(error)")
+                    return
+                }
+            }
+        }
+    }
+
+    private func flush() {
+        while outboxSent < outbox.count {
+            let n: Int?
+            do {
+                n = try outbox.withUnsafeBytes { (raw) throws(Errno) -> Int? in
+                    try socket.send(UnsafeRawBufferPointer(rebasing: raw[outboxSent...]))
+                }
+            } catch {
+                lost("write to its socket: \(error)")
+                return
+            }
+            guard let n else {
+                setWriteInterest(true)
+                return
+            }
+            outboxSent += n
+        }
+        outbox.removeAll(keepingCapacity: outbox.capacity <= 1 << 20)
+        outboxSent = 0
+        setWriteInterest(false)
+    }
+
+    private func setWriteInterest(_ on: Bool) {
+        guard on != wantsWrite, let token = socketToken else { return }
+        wantsWrite = on
+        try? loop.setInterest(token, fd: socket.rawValue, on ? [.readable, .writable] : .readable)
+    }
+
+    /// The socket is unusable or the worker broke the protocol: it is killed (a malformed
+    /// message from the less-trusted side is fatal to that peer) and reaped by `exited`.
+    private func lost(_ reason: String) {
+        if let token = socketToken {
+            loop.deregister(token, fd: socket.rawValue)
+            socketToken = nil
+        }
+        let wasExpected = expectingExit
+        child.signal(SIGKILL)
+        owner?.worker(self, lost: reason, expected: wasExpected)
+    }
+
+    private func readStderr() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while let token = stderrToken {
+            var n = 0  // a read error ends the capture like end of file
+            do {
+                guard let got = try buffer.withUnsafeMutableBytes({ (raw) throws(Errno) -> Int? in try stderrPipe.read(into: raw) })
+                else { return }
+                n = got
+            } catch {}
+            if n == 0 {
+                loop.deregister(token, fd: stderrPipe.rawValue)
+                stderrToken = nil
+                if !stderrPartial.isEmpty { emitStderrLine() }
+                return
+            }
+            for byte in buffer[..<n] {
+                if byte == 0x0A {
+                    emitStderrLine()
+                } else if stderrPartial.count < Self.maxStderrLine {
+                    stderrPartial.append(byte)
+                }
+            }
+        }
+    }
+
+    private func emitStderrLine() {
+        lastStderrLine = String(decoding: stderrPartial, as: UTF8.self)
+        stderrPartial.removeAll(keepingCapacity: true)
+        owner?.worker(self, wroteStderr: lastStderrLine)
+    }
+
+    private func exited() {
+        // Whatever it wrote before exiting is read first: a response must not be lost
+        // because the exit event came in the same epoll batch.
+        drainSocket()
+        readStderr()
+        let status: ExitStatus
+        do {
+            guard let s = try child.reap() else { return }  // spurious wake-up
+            status = s
+        } catch {
+            preconditionFailure("waitid on our own child failed: \(error)")
+        }
+        for (token, fd) in [(socketToken, socket.rawValue), (stderrToken, stderrPipe.rawValue),
+                            (exitToken, child.pidfd.rawValue)] {
+            if let token { loop.deregister(token, fd: fd) }
+        }
+        socketToken = nil
+        stderrToken = nil
+        exitToken = nil
+        owner?.worker(self, exited: status)
+    }
+}

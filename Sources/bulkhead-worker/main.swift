@@ -1,0 +1,2 @@
+// bulkhead-worker: the stock tenant worker, with the built-in tasks of SPEC §4.
+StockWorker.main()

@@ -1,0 +1,123 @@
+// Tasks that each try one forbidden thing from inside the jail and report what happened
+// as {"result": N, "errno": E} (N the call's return value), unless the kernel kills them.
+import CBulkhead
+import Glibc
+import WorkerKit
+
+enum HostileWorker {
+    static func main() -> Never {
+        var worker = Worker(agent: "hostile-worker")
+        worker.register("echo") { request throws(TaskError) in request.body }
+        worker.register("pid") { _ throws(TaskError) in Array(String(getpid()).utf8) }
+        // Filesystem: another tenant's volume by its host path, the host's shadow file.
+        worker.register("open") { request throws(TaskError) in
+            let path = String(decoding: request.body, as: UTF8.self)
+            return report(Int(libcResult(open(path, O_RDONLY))))
+        }
+        worker.register("write_file") { request throws(TaskError) in
+            // body: "<path> <bytes>"
+            let parts = String(decoding: request.body, as: UTF8.self).split(separator: " ")
+            guard parts.count == 2, let size = Int(parts[1]) else { throw .badRequest("path size") }
+            let fd = open(String(parts[0]), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            guard fd >= 0 else { return report(-Int(errno)) }
+            let chunk = [UInt8](repeating: 0x41, count: 1 << 20)
+            var written = 0
+            while written < size {
+                let n = write(fd, chunk, min(chunk.count, size - written))
+                if n < 0 { close(fd); return report(-Int(errno)) }
+                written += n
+            }
+            close(fd)
+            return report(written)
+        }
+        worker.register("read_file") { request throws(TaskError) in
+            let fd = open(String(decoding: request.body, as: UTF8.self), O_RDONLY)
+            guard fd >= 0 else { throw .notFound("errno \(errno)") }
+            defer { close(fd) }
+            var buf = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &buf, buf.count)
+            return Array(buf[..<max(0, n)])
+        }
+        // Network and processes.
+        worker.register("socket_inet") { _ throws(TaskError) in report(raw(SYS_socket, 2 /* AF_INET */, 1, 0)) }
+        worker.register("socket_unix") { _ throws(TaskError) in report(raw(SYS_socket, 1, 1, 0)) }
+        worker.register("ptrace") { request throws(TaskError) in
+            report(raw(SYS_ptrace, 16 /* PTRACE_ATTACH */, number(request.body), 0, 0))
+        }
+        worker.register("kill") { request throws(TaskError) in report(raw(SYS_kill, number(request.body), 0)) }
+        worker.register("fork_bomb") { _ throws(TaskError) in
+            var forked = 0
+            var lastError: Int32 = 0
+            for _ in 0..<10_000 {
+                let pid = fork()
+                if pid == 0 { while true { pause() } }
+                if pid < 0 { lastError = errno; break }
+                forked += 1
+            }
+            return Array("{\"forked\":\(forked),\"errno\":\(lastError)}".utf8)
+        }
+        worker.register("clone3") { _ throws(TaskError) in report(raw(435 /* clone3 */, 0, 0)) }
+        worker.register("execve") { _ throws(TaskError) in report(raw(SYS_execve, 0, 0, 0)) }
+        // Privileges and mounts.
+        worker.register("setuid0") { _ throws(TaskError) in report(raw(SYS_setuid, 0)) }
+        worker.register("mount") { _ throws(TaskError) in report(raw(SYS_mount, 0, 0, 0, 0, 0)) }
+        worker.register("chroot") { _ throws(TaskError) in report(raw(SYS_chroot, 0)) }
+        worker.register("unshare") { _ throws(TaskError) in report(raw(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */)) }
+        worker.register("personality") { _ throws(TaskError) in report(raw(SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */)) }
+        worker.register("personality_query") { _ throws(TaskError) in report(raw(SYS_personality, 0xffff_ffff)) }
+        worker.register("x32_getpid") { _ throws(TaskError) in report(raw(0x4000_0000 | Int(SYS_getpid))) }
+        worker.register("tiocsti") { _ throws(TaskError) in report(raw(SYS_ioctl, 0, Int(BH_TIOCSTI), 0)) }
+        worker.register("tiocsti_high_bits") { _ throws(TaskError) in
+            report(raw(SYS_ioctl, 0, (1 << 32) | Int(BH_TIOCSTI), 0))
+        }
+        worker.register("unlisted_syscall") { _ throws(TaskError) in report(raw(SYS_fchown, 0, 0, 0)) }
+        worker.register("raise_limit") { _ throws(TaskError) in
+            var rl = rlimit(rlim_cur: 1 << 40, rlim_max: 1 << 40)
+            return report(Int(libcResult(setrlimit(__rlimit_resource_t(BH_RLIMIT_AS.rawValue), &rl))))
+        }
+        // Resources.
+        worker.register("allocate") { request throws(TaskError) in
+            // Allocates and touches MiB until malloc fails; reports how many it got.
+            let limit = number(request.body)
+            var got = 0
+            while got < limit, let p = malloc(1 << 20) {
+                memset(p, 1, 1 << 20)
+                got += 1
+            }
+            return Array("{\"mib\":\(got)}".utf8)
+        }
+        worker.register("crash") { _ throws(TaskError) in
+            abort()
+        }
+        worker.register("exit") { _ throws(TaskError) in exit(7) }
+        worker.register("hang") { _ throws(TaskError) in
+            while true { pause() }
+        }
+        worker.register("spin_until_cancelled") { request throws(TaskError) in
+            while !request.isCancelled() { usleep(1000) }
+            throw .cancelled
+        }
+        worker.register("garbage") { _ throws(TaskError) in
+            // Writes a frame header with a bad magic onto its own socket.
+            let bytes: [UInt8] = Array(repeating: 0xEE, count: 32)
+            _ = write(3, bytes, bytes.count)
+            while true { pause() }
+        }
+        worker.run()
+    }
+
+    static func number(_ body: [UInt8]) -> Int { Int(String(decoding: body, as: UTF8.self)) ?? 0 }
+
+    static func raw(_ nr: Int, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, _ d: Int = 0, _ e: Int = 0) -> Int {
+        Int(bh_syscall6(nr, a, b, c, d, e, 0))
+    }
+
+    static func raw(_ nr: Int32, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, _ d: Int = 0, _ e: Int = 0) -> Int {
+        raw(Int(nr), a, b, c, d, e)
+    }
+
+    static func libcResult(_ r: Int32) -> Int32 { r < 0 ? -errno : r }
+
+    /// `{"result":N}`; N < 0 is -errno.
+    static func report(_ r: Int) -> [UInt8] { Array("{\"result\":\(r)}".utf8) }
+}

@@ -1,0 +1,2 @@
+// A worker that attacks its own sandbox, for the isolation tests. Never shipped.
+HostileWorker.main()
