@@ -50,6 +50,11 @@ let package = Package(
             path: "Tests/HostileWorker",
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
 
+        // Measurements run by hand (Benchmarks/README.md), never asserted in tests.
+        .executableTarget(
+            name: "bulkhead-bench-worker", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Log"],
+            path: "Benchmarks/WorkerStart"),
+
         .testTarget(name: "WireTests", dependencies: ["Wire"], resources: [.copy("Golden")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

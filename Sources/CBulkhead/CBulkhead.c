@@ -14,6 +14,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -156,6 +157,7 @@ int bh_set_pdeathsig(int sig) { RET(prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)); }
 int bh_set_no_new_privs(void) { RET(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)); }
 int bh_get_no_new_privs(void) { RET(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)); }
 int bh_set_dumpable(int on) { RET(prctl(PR_SET_DUMPABLE, on, 0, 0, 0)); }
+int bh_set_child_subreaper(void) { RET(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)); }
 
 int bh_setrlimit(int resource, uint64_t soft, uint64_t hard) {
     struct rlimit rl = {.rlim_cur = soft, .rlim_max = hard};
@@ -187,6 +189,57 @@ int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
     *gid = cred.gid;
     return 0;
 }
+
+int bh_socketpair_seqpacket(int fds[2]) { RET(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds)); }
+
+int bh_send_with_fds(int sock, const void *data, size_t len, const int *fds, int nfds) {
+    if (nfds < 0 || nfds > 8) return -EINVAL;
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    union { char buf[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfds > 0) {
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    }
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (int)n;
+}
+
+int bh_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds) {
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    union { char buf[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    *nfds = 0;
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *got = (int *)CMSG_DATA(c);
+        for (int i = 0; i < count; i++) {
+            if (*nfds < maxfds) fds[(*nfds)++] = got[i];
+            else close(got[i]); /* more than we asked for: never leak them */
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+        for (int i = 0; i < *nfds; i++) close(fds[i]);
+        *nfds = 0;
+        return -EMSGSIZE;
+    }
+    return (int)n;
+}
+
+pid_t bh_fork_sibling(void) { RET(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0)); }
+
+int bh_dup2(int from, int to) { RET(dup2(from, to)); }
 
 int bh_pipe(int fds[2], int nonblocking) { RET(pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0))); }
 
@@ -239,6 +292,17 @@ int bh_seccomp_load_guard(int tsync) {
     if (r < 0) return -errno;
     return r > 0 ? -ESRCH : 0; /* with TSYNC, a positive result names a thread that could not sync */
 }
+
+int bh_seccomp_load_program(const void *instructions, size_t count, int tsync) {
+    if (count == 0 || count > BPF_MAXINSNS) return -EINVAL;
+    struct sock_fprog prog = {.len = (unsigned short)count, .filter = (struct sock_filter *)instructions};
+    unsigned int flags = tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0;
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (r < 0) return -errno;
+    return r > 0 ? -ESRCH : 0;
+}
+
+int bh_memfd(const char *name) { RET(memfd_create(name, MFD_CLOEXEC)); }
 
 long bh_syscall6(long nr, long a, long b, long c, long d, long e, long f) {
     long r = syscall(nr, a, b, c, d, e, f);

@@ -53,6 +53,13 @@ public struct ChildProcess: ~Copyable {
         return ChildProcess(pid: pid, pidfd: FileDescriptor(adopting: pidfd))
     }
 
+    /// Takes hold of `pid`, which must be a child of this process that only this process
+    /// can reap (so its pid cannot be recycled before pidfd_open).
+    public static func adopt(pid: pid_t) throws(Errno) -> ChildProcess {
+        let pidfd = try checked("pidfd_open") { bh_pidfd_open(pid) }
+        return ChildProcess(pid: pid, pidfd: FileDescriptor(adopting: pidfd))
+    }
+
     private init(pid: pid_t, pidfd: consuming FileDescriptor) {
         self.pid = pid
         self.pidfd = pidfd
@@ -67,8 +74,10 @@ public struct ChildProcess: ~Copyable {
     public func reap() throws(Errno) -> ExitStatus? {
         var code: Int32 = 0, status: Int32 = 0
         var cpu: UInt64 = 0, rss: UInt64 = 0
-        let r = try checked("waitid(P_PIDFD)") { bh_pidfd_reap(pidfd.rawValue, &code, &status, &cpu, &rss) }
-        if r == 0 { return nil }
+        let r = bh_pidfd_reap(pidfd.rawValue, &code, &status, &cpu, &rss)
+        // ECHILD: an adopted child whose old parent has not finished exiting yet.
+        if r == 0 || r == -ECHILD { return nil }
+        if r < 0 { throw Errno(-r, call: "waitid(P_PIDFD)") }
         let kind: ExitStatus.Kind = code == Int32(BH_CLD_EXITED) ? .exited(status) : .signalled(status)
         return ExitStatus(kind: kind, cpuMicros: cpu, maxRSSKiB: rss)
     }

@@ -2,18 +2,20 @@
 import Glibc
 
 public enum Jail {
-    /// Pre-jail work for the jail itself: compiles the seccomp policy while files and
-    /// libseccomp's tables are still reachable. Returns the filter, loaded last by `enter`.
-    public static func prepare(_ spec: JailSpec) throws(JailError) -> SeccompFilter {
-        var extra: [SyscallRule] = []
-        if let path = spec.seccompPolicyFile {
-            extra = try SeccompPolicy.load(file: path)
-        }
-        return try SeccompFilter(rules: SeccompPolicy.rules(ownPID: getpid()) + extra)
+    /// Pre-jail work for the jail itself: compiles the seccomp policy (with the operator's
+    /// policy file, if any) while files and libseccomp's tables are still reachable.
+    /// Returns the program that `enter` loads last.
+    public static func prepare(_ spec: JailSpec) throws(JailError) -> SeccompProgram {
+        try SeccompProgram.compile(ownPID: getpid(), extra: spec.seccompPolicyFile.map(SeccompPolicy.load) ?? [])
+    }
+
+    /// The same, once, for a spawner whose workers' pids are not known yet.
+    public static func prepareTemplate(policyFile: String?) throws(JailError) -> SeccompProgram {
+        try SeccompProgram.template(extra: policyFile.map(SeccompPolicy.load) ?? [])
     }
 
     /// Runs every step in order; the first failure throws and the caller must exit.
-    public static func enter(_ spec: JailSpec, filter: consuming SeccompFilter) throws(JailError) {
+    public static func enter(_ spec: JailSpec, filter: SeccompProgram) throws(JailError) {
         try Descriptors.closeInherited(keepingThrough: spec.lastKeptDescriptor)
         try Descriptors.newSession()
         try Descriptors.clearEnvironment()

@@ -16,6 +16,8 @@ public final class Supervisor {
     private var nextRequestID: UInt64 = 0
     private var stopping = false
     private var stopped: (() -> Void)?
+    private var zygote: Zygote?
+    private var zygoteRetryAt: UInt64 = 0
     public private(set) var counters = SupervisorCounters()
 
     /// A request waiting for a worker of its tenant.
@@ -140,6 +142,7 @@ public final class Supervisor {
                 if worker.state == .idle || worker.state == .starting { retire(worker, reason: .shutdown) }
             }
         }
+        zygote?.stop()
         loop.schedule(after: deadline) { [weak self] in
             guard let self else { return }
             for pool in self.pools.values {
@@ -216,8 +219,8 @@ public final class Supervisor {
             return false
         }
         do {
-            let worker = try WorkerProcess.spawn(tenant: pool.tenant, volume: volume, settings: settings, devNull: devNull,
-                                                 loop: loop, owner: self)
+            let worker = try WorkerProcess.spawn(tenant: pool.tenant, volume: volume, settings: settings,
+                                                 zygote: currentZygote(), devNull: devNull, loop: loop, owner: self)
             counters.spawned += 1
             worker.lifecycleTimer = loop.schedule(after: settings.spawnTimeout) { [weak self, weak worker] in
                 guard let self, let worker, worker.state == .starting else { return }
@@ -237,6 +240,38 @@ public final class Supervisor {
             }
             return false
         }
+    }
+
+    /// The spawner, started on first use and again after it died (not more than once a second).
+    private func currentZygote() -> Zygote? {
+        guard settings.useSpawner, !stopping else { return nil }
+        if let zygote { return zygote }
+        guard loop.now >= zygoteRetryAt else { return nil }
+        do {
+            let z = try Zygote(executable: settings.executable, seccompPolicyFile: settings.seccompPolicyFile,
+                               devNull: devNull, loop: loop) { [weak self] in
+                self?.zygoteExited()
+            }
+            zygote = z
+            log.info("spawner_started", [("pid", .of(z.pid)), ("executable", .string(settings.executable))])
+            return z
+        } catch {
+            zygoteRetryAt = loop.now + 10_000_000_000
+            log.error("spawner_start_failed", [("reason", .string(error.description))])
+            return nil
+        }
+    }
+
+    func zygoteFailed(_ z: Zygote, _ error: Errno) {
+        log.error("spawner_failed", [("pid", .of(z.pid)), ("reason", .string(error.description))])
+        z.stop()
+    }
+
+    private func zygoteExited() {
+        if !stopping { log.warning("spawner_exited", [("pid", .of(zygote?.pid ?? 0))]) }
+        zygote = nil
+        zygoteRetryAt = loop.now + 1_000_000_000
+        finishShutdownIfDone()
     }
 
     private func start(_ pending: Pending, on worker: WorkerProcess, in pool: Pool) {
@@ -324,7 +359,7 @@ public final class Supervisor {
     }
 
     private func finishShutdownIfDone() {
-        guard stopping, liveWorkers == 0, let done = stopped else { return }
+        guard stopping, liveWorkers == 0, zygote == nil, let done = stopped else { return }
         stopped = nil
         done()
     }

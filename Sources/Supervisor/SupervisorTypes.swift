@@ -49,13 +49,16 @@ public struct SupervisorSettings: Sendable {
     public var limits: ResourceLimits
     public var seccompPolicyFile: String?
     public var maxFramePayload: Int
+    /// Fork workers from a pre-started spawner process (fast) instead of exec'ing each.
+    public var useSpawner: Bool
 
     public init(executable: String, volumesRoot: String, volumePrefix: String = "tenant", autoCreateVolumes: Bool = true,
                 maxWorkersPerTenant: Int = 4, queueLimit: Int = 64, idleTimeout: Duration = .seconds(60),
                 requestTimeout: Duration = .seconds(30), maxRequestsPerWorker: Int = 0,
                 spawnTimeout: Duration = .seconds(5), restartBackoffBase: Duration = .milliseconds(100),
                 restartBackoffMax: Duration = .seconds(30), exitGrace: Duration = .seconds(5),
-                limits: ResourceLimits, seccompPolicyFile: String? = nil, maxFramePayload: Int = Wire.defaultMaxPayload) {
+                limits: ResourceLimits, seccompPolicyFile: String? = nil, maxFramePayload: Int = Wire.defaultMaxPayload,
+                useSpawner: Bool = true) {
         self.executable = executable
         self.volumesRoot = volumesRoot
         self.volumePrefix = volumePrefix
@@ -72,6 +75,7 @@ public struct SupervisorSettings: Sendable {
         self.limits = limits
         self.seccompPolicyFile = seccompPolicyFile
         self.maxFramePayload = maxFramePayload
+        self.useSpawner = useSpawner
     }
 }
 

@@ -47,7 +47,8 @@ final class WorkerProcess {
     private static let maxStderrLine = 1024
 
     /// Spawns a worker for `tenant` whose root will be `volume`.
-    static func spawn(tenant: TenantIdentity, volume: String, settings: SupervisorSettings,
+    /// Forked by the zygote when there is one (falling back to posix_spawn if it fails).
+    static func spawn(tenant: TenantIdentity, volume: String, settings: SupervisorSettings, zygote: Zygote?,
                       devNull: borrowing FileDescriptor, loop: EventLoop, owner: Supervisor) throws(Errno) -> WorkerProcess {
         let pair = try Posix.socketPair()
         let errPipe = try Posix.pipe()
@@ -60,8 +61,21 @@ final class WorkerProcess {
             "--max-frame", String(settings.maxFramePayload),
         ]
         if let policy = settings.seccompPolicyFile { args += ["--seccomp", policy] }
-        let child = try ChildProcess.spawn(path: settings.executable, arguments: args, stdin: devNull, stdout: devNull,
+        var forked: ChildProcess? = nil
+        if let zygote {
+            do {
+                forked = try zygote.spawn(arguments: args, socket: pair.second, stderr: errPipe.second)
+            } catch {
+                owner.zygoteFailed(zygote, error)
+            }
+        }
+        let child: ChildProcess
+        switch consume forked {
+        case .some(let c): child = c
+        case .none:
+            child = try ChildProcess.spawn(path: settings.executable, arguments: args, stdin: devNull, stdout: devNull,
                                            stderr: errPipe.second, fd3: pair.second)
+        }
         // The child's ends close here, when `pair` and `errPipe` go: only the child keeps them.
         let ours = pair.first
         let errRead = errPipe.first

@@ -58,7 +58,7 @@ public struct Frame: Sendable, Equatable {
     /// Appends header and payload to `out`.
     /// - Precondition: `payload.count <= UInt32.max` (the length field cannot express more).
     public func encode(into out: inout [UInt8]) {
-        out.reserveCapacity(out.count + Wire.headerSize + payload.count)
+        out.reserveAppending(Wire.headerSize + payload.count)
         out.appendHeader(type: type, flags: flags, requestID: requestID, length: payloadLength(payload.count))
         out.append(contentsOf: payload)
     }
@@ -108,6 +108,17 @@ func payloadLength(_ count: Int) -> UInt32 {
 
 // Big-endian appends and reads, by index, on plain byte arrays (the hot path: no Foundation, no formatting).
 extension Array where Element == UInt8 {
+    /// Makes room for `count` more bytes with one allocation at most. Grows at least geometrically:
+    /// a bare `reserveCapacity(self.count + n)` allocates exactly, so appending many frames to one
+    /// buffer would reallocate (and copy) on every frame.
+    @inline(__always)
+    mutating func reserveAppending(_ count: Int) {
+        let needed = self.count + count
+        if needed > capacity {
+            reserveCapacity(Swift.max(needed, capacity &* 2))
+        }
+    }
+
     @inline(__always)
     mutating func appendBigEndian(_ value: UInt16) {
         append(UInt8(truncatingIfNeeded: value &>> 8))

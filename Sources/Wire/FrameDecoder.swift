@@ -5,6 +5,9 @@
 /// Bytes are appended at the end and consumed by advancing `readIndex`; the consumed prefix is only
 /// dropped when it is at least as long as what remains, so each byte is moved at most once on
 /// average and decoding stays linear however the stream is chunked.
+///
+/// Memory stays bounded as long as the caller drains `next()` until it returns nil after every
+/// `feed`: the buffer then never holds more than one frame (header + `maxPayload`) plus one read.
 public struct FrameDecoder: Sendable {
     /// Largest payload accepted; a header announcing more fails with `WireError.frameTooLarge`.
     public let maxPayload: Int

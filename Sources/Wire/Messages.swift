@@ -99,7 +99,7 @@ public enum Message: Sendable, Equatable {
     public func encode(requestID: UInt64, into out: inout [UInt8]) {
         let count = payloadCount
         let length = payloadLength(count)
-        out.reserveCapacity(out.count + Wire.headerSize + count)
+        out.reserveAppending(Wire.headerSize + count)
         out.appendHeader(type: type, flags: 0, requestID: requestID, length: length)
         appendPayload(to: &out)
     }

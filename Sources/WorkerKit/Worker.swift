@@ -38,14 +38,29 @@ public struct Worker {
 
     /// Pre-jail, jail, serve; exits the process when the supervisor says GOAWAY or goes.
     public func run(arguments: [String] = CommandLine.arguments) -> Never {
+        var arguments = arguments
+        var template: (program: SeccompProgram, policyFile: String?)?
+        // `--zygote --parent PID [--seccomp FILE]`: become the supervisor's spawner, with the
+        // seccomp filter compiled once; returns in each new worker.
+        if arguments.count >= 4, arguments[1] == "--zygote", arguments[2] == "--parent", let parent = Int32(arguments[3]) {
+            let policyFile = arguments.count == 6 && arguments[4] == "--seccomp" ? arguments[5] : nil
+            do { template = (try Jail.prepareTemplate(policyFile: policyFile), policyFile) } catch {
+                fail(.preJailFailed, "spawner: \(error)")
+            }
+            arguments = Zygote.serve(supervisor: parent)
+        }
         let args: WorkerArguments
         do { args = try WorkerArguments.parse(arguments) } catch { fail(.usage, "usage: \(error.message)") }
 
         // Pre-jail.
-        let filter: SeccompFilter
+        let filter: SeccompProgram
         do {
             for hook in preJailHooks { try hook(args.spec.tenantID) }
-            filter = try Jail.prepare(args.spec)
+            if let template, template.policyFile == args.spec.seccompPolicyFile {
+                filter = try template.program.bound(to: getpid())
+            } else {
+                filter = try Jail.prepare(args.spec)
+            }
         } catch {
             fail(.preJailFailed, "pre-jail failed: \(error)")
         }

@@ -12,8 +12,9 @@ import Wire
     static let tenantA = TenantIdentity(id: "tenant-a", uid: 210_001, gid: 210_001)
     static let tenantB = TenantIdentity(id: "tenant-b", uid: 210_002, gid: 210_002)
 
-    @Test func workerRunsConfinedAsItsTenant() throws {
-        let h = try Harness()
+    /// Both ways a worker is started: forked by the spawner, or exec'd with posix_spawn.
+    @Test(arguments: [true, false]) func workerRunsConfinedAsItsTenant(spawner: Bool) throws {
+        let h = try Harness { $0.useSpawner = spawner }
         defer { try? h.shutdown() }
         let pid = try #require(Int32(try h.body(Self.tenantA, "pid")))
         let status = procStatus(pid)
@@ -233,6 +234,40 @@ import Wire
         let line = h.logLines(containing: "worker_start_failed")[0]
         #expect(line.contains("sandbox step setresuid failed: refusing to run a tenant as root"))
         #expect(line.contains("exited with status 3"))
+    }
+
+    @Test func aDeadSpawnerIsReplacedAndNoRequestFails() throws {
+        let h = try Harness()
+        defer { try? h.shutdown() }
+        #expect(try h.body(Self.tenantA, "echo", "1") == "1")
+        let spawner = try #require(h.logLines(containing: "spawner_started").first.flatMap { line in
+            line.split(separator: ",").first { $0.hasPrefix("\"pid\":") }.flatMap { Int32($0.dropFirst(6)) }
+        })
+        kill(spawner, SIGKILL)
+        try eventually(10, "spawner exit noticed") { !h.logLines(containing: "spawner_exited").isEmpty }
+        // Tenant B's first worker comes from a fresh spawner (or exec while none is up).
+        #expect(try h.body(Self.tenantB, "echo", "2") == "2")
+        #expect(try h.body(Self.tenantA, "echo", "3") == "3")
+        #expect(processExists(spawner) == false)
+    }
+
+    @Test func policyFileWidensButCannotUnkill() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // fchown is not in the default policy (ENOSYS); the file allows it.
+        try "# operator's extension\nallow fchown\n".write(toFile: dir + "/ok.policy", atomically: true, encoding: .utf8)
+        try "allow ptrace\n".write(toFile: dir + "/bad.policy", atomically: true, encoding: .utf8)
+        let h = try Harness { $0.seccompPolicyFile = dir + "/ok.policy" }
+        defer { try? h.shutdown() }
+        let r = try h.body(Self.tenantA, "unlisted_syscall")
+        #expect(r != "{\"result\":-\(ENOSYS)}")
+        let bad = try Harness { $0.seccompPolicyFile = dir + "/bad.policy" }
+        defer { try? bad.shutdown() }
+        guard case .failure(.unavailable) = try bad.request(Self.tenantA, "echo") else {
+            Issue.record("a worker started with a bad policy file")
+            return
+        }
+        #expect(bad.logs.all.contains { $0.contains("ptrace is fixed by the default policy and cannot be changed") })
     }
 
     @Test func invalidTenantIdsAreRefused() throws {

@@ -86,6 +86,7 @@ int bh_set_pdeathsig(int sig);
 int bh_set_no_new_privs(void);
 int bh_get_no_new_privs(void);
 int bh_set_dumpable(int on);
+int bh_set_child_subreaper(void);
 int bh_setrlimit(int resource, uint64_t soft, uint64_t hard);
 int bh_getrlimit(int resource, uint64_t *soft, uint64_t *hard);
 int bh_close_range_from(unsigned int first);
@@ -95,6 +96,19 @@ int bh_clearenv(void);
 int bh_socketpair_stream(int fds[2]);
 int bh_accept4(int fd);
 int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+// The spawner (zygote) channel: a SOCK_SEQPACKET pair, messages with descriptors attached.
+int bh_socketpair_seqpacket(int fds[2]);
+/// sendmsg of `len` bytes with `nfds` descriptors as SCM_RIGHTS (MSG_NOSIGNAL).
+int bh_send_with_fds(int sock, const void *data, size_t len, const int *fds, int nfds);
+/// recvmsg of one message into `buf`; received descriptors (close-on-exec) go to `fds`,
+/// their count to `*nfds`. Returns the byte count (0 at end of stream).
+int bh_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds);
+/// clone(CLONE_PARENT | SIGCHLD): a fork whose child is a sibling — the caller's parent
+/// (the supervisor) becomes the child's parent, so it reaps it and holds its pidfd. For a
+/// single-threaded spawner only. Returns 0 in the child, the pid in the caller.
+pid_t bh_fork_sibling(void);
+int bh_dup2(int from, int to);
 
 // Pipes (close-on-exec; optionally non-blocking).
 int bh_pipe(int fds[2], int nonblocking);
@@ -111,6 +125,13 @@ uint32_t bh_scmp_act_errno(int err);
 /// 0xffffffff query (libseccomp cannot express "kill unless one of two values").
 /// Requires no_new_privs. `tsync` synchronises all threads.
 int bh_seccomp_load_guard(int tsync);
+
+/// Installs a ready BPF program (an array of `count` struct sock_filter, as libseccomp
+/// exports it). Requires no_new_privs.
+int bh_seccomp_load_program(const void *instructions, size_t count, int tsync);
+
+/// memfd_create(name, MFD_CLOEXEC).
+int bh_memfd(const char *name);
 
 /// A raw system call with six arguments, for the sandbox tests that attempt forbidden
 /// calls without libc wrappers in the way. Returns the result or -errno.
