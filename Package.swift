@@ -34,11 +34,17 @@ let package = Package(
         .target(name: "Config", dependencies: ["CInih"]),
         .target(name: "Sandbox", dependencies: ["Posix", "CBulkhead", "CSeccomp"]),
         .target(name: "WorkerKit", dependencies: ["Wire", "Sandbox", "Posix"]),
-        .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log"]),
+        .target(name: "Control", dependencies: ["EventLoop", "Posix", "Wire", "JSON", "Log"]),
+        .target(name: "Store", dependencies: ["CSQLite"]),
+        .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
+        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
+        .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
 
         // Executables only wire modules together.
-        .executableTarget(name: "bulkheadd", dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log"]),
-        .executableTarget(name: "bulkheadctl", dependencies: []),
+        .executableTarget(
+            name: "bulkheadd",
+            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants"]),
+        .executableTarget(name: "bulkheadctl", dependencies: ["Control", "Config", "JSON"]),
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],
             // The static stdlib halves exec time (STYLE.md), which is most of a cold start.
@@ -58,6 +64,9 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"], resources: [.copy("Golden")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants"]),
         .testTarget(name: "PosixTests", dependencies: ["Posix", "EventLoop"]),
         .testTarget(name: "SandboxTests", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Wire", "Log"]),
     ],

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -18,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -180,6 +182,52 @@ int bh_socketpair_stream(int fds[2]) { RET(socketpair(AF_UNIX, SOCK_STREAM | SOC
 
 int bh_accept4(int fd) { RET(accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)); }
 
+#include <sys/stat.h>
+#include <sys/un.h>
+
+static int fill_sun(struct sockaddr_un *sun, const char *path) {
+    memset(sun, 0, sizeof *sun);
+    sun->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun->sun_path) return -ENAMETOOLONG;
+    strcpy(sun->sun_path, path);
+    return 0;
+}
+
+int bh_unix_listen(const char *path, int backlog) {
+    struct sockaddr_un sun;
+    int r = fill_sun(&sun, path);
+    if (r < 0) return r;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return -EEXIST;
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, backlog) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int bh_unix_connect(const char *path) {
+    struct sockaddr_un sun;
+    int r = fill_sun(&sun, path);
+    if (r < 0) return r;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int c;
+    do { c = connect(fd, (struct sockaddr *)&sun, sizeof sun); } while (c < 0 && errno == EINTR);
+    if (c < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
 int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -240,6 +288,30 @@ int bh_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int 
 pid_t bh_fork_sibling(void) { RET(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0)); }
 
 int bh_dup2(int from, int to) { RET(dup2(from, to)); }
+
+int bh_random(void *buf, size_t len) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom((char *)buf + got, len - got, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int kind, struct FTW *ftw) {
+    (void)sb;
+    (void)ftw;
+    return (kind == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -errno;
+}
+
+int bh_remove_tree(const char *path) {
+    int r = nftw(path, remove_entry, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT);
+    return r < 0 ? (errno ? -errno : -EIO) : r;
+}
 
 int bh_pipe(int fds[2], int nonblocking) { RET(pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0))); }
 

@@ -44,6 +44,8 @@ extension Config {
         public var stateDir: String
         /// `control_socket`: the admin socket bulkheadctl talks to (absolute).
         public var controlSocket: String
+        /// `admin_group`: besides root, members of this group may use the control socket.
+        public var adminGroup: String
         /// `max_body_bytes`: larger request bodies get 413.
         public var maxBodyBytes: UInt64
         /// `drain_timeout`: how long SIGTERM waits for in-flight requests.
@@ -53,6 +55,7 @@ extension Config {
             listen = [.tcp(host: "127.0.0.1", port: 8080)]
             stateDir = "/var/lib/bulkhead"
             controlSocket = "/run/bulkhead/control.sock"
+            adminGroup = "bulkhead"
             maxBodyBytes = 10_485_760
             drainTimeout = .seconds(30)
         }

@@ -85,6 +85,14 @@ let configKeys: [ConfigKey] = [
     ConfigKey("server", "control_socket") { c, v, x throws(ValueError) in
         c.server.controlSocket = try ValueSyntax.socketPath(v, relativeTo: x.workingDirectory)
     },
+    ConfigKey("server", "admin_group") { c, v, _ throws(ValueError) in
+        // A POSIX portable group name.
+        guard (1...32).contains(v.utf8.count), v.utf8.first != 0x2D,
+              v.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }) else {
+            throw ValueError("invalid group name", v, "expected 1 to 32 characters of a-z, 0-9, _ and -")
+        }
+        c.server.adminGroup = v
+    },
     ConfigKey("server", "max_body_bytes") { c, v, _ throws(ValueError) in c.server.maxBodyBytes = try ValueSyntax.size(v) },
     ConfigKey("server", "drain_timeout") { c, v, _ throws(ValueError) in c.server.drainTimeout = try ValueSyntax.duration(v) },
 

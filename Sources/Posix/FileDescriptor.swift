@@ -117,6 +117,22 @@ public enum Posix {
         return result.sorted()
     }
 
+    /// A listening Unix stream socket (non-blocking); a stale socket file is replaced.
+    public static func listenUnix(path: String, backlog: Int32 = 64) throws(Errno) -> FileDescriptor {
+        FileDescriptor(adopting: try checked("listen(\(path))") { bh_unix_listen(path, backlog) })
+    }
+
+    /// A connected, blocking Unix stream socket.
+    public static func connectUnix(path: String) throws(Errno) -> FileDescriptor {
+        FileDescriptor(adopting: try checked("connect(\(path))") { bh_unix_connect(path) })
+    }
+
+    /// accept4 (non-blocking, close-on-exec): nil when no connection is waiting.
+    public static func accept(_ listener: borrowing FileDescriptor) throws(Errno) -> FileDescriptor? {
+        guard let fd = try retrying("accept4", { bh_accept4(listener.rawValue) }) else { return nil }
+        return FileDescriptor(adopting: fd)
+    }
+
     /// The monotonic clock in nanoseconds.
     public static func monotonicNanoseconds() -> UInt64 { bh_monotonic_ns() }
 }

@@ -44,6 +44,8 @@ public final class Supervisor {
         var consecutiveFailures = 0
         var throttledUntil: UInt64 = 0
         var throttleTimer: LoopToken?
+        /// Waiting for all workers to be gone (stopTenant).
+        var whenEmpty: [() -> Void] = []
 
         init(tenant: TenantIdentity) { self.tenant = tenant }
 
@@ -119,13 +121,29 @@ public final class Supervisor {
     // MARK: Lifecycle
 
     /// Stops every worker of `tenantID` (tenant suspended or deleted): queued requests
-    /// fail with `.shuttingDown`, running ones finish first.
-    public func stopTenant(_ tenantID: String) {
+    /// fail with `.shuttingDown`, running ones finish first (up to the exit grace).
+    /// `stopped` runs once none of its workers is left.
+    public func stopTenant(_ tenantID: String, stopped: (() -> Void)? = nil) {
         loop.assertInLoop()
-        guard let pool = pools[tenantID] else { return }
+        guard let pool = pools[tenantID] else {
+            stopped?()
+            return
+        }
+        if let stopped { pool.whenEmpty.append(stopped) }
         for pending in pool.queue { dequeue(pending, from: pool)?.completion(.failure(.shuttingDown)) }
-        for worker in pool.workers where worker.state != .busy { retire(worker, reason: .shutdown) }
-        for worker in pool.workers where worker.state == .busy { worker.expectingExit = true }
+        for worker in pool.workers where worker.state != .busy && worker.state != .draining { retire(worker, reason: .shutdown) }
+        for worker in pool.workers where worker.state == .busy {
+            worker.expectingExit = true
+            loop.schedule(after: settings.exitGrace) { [weak worker] in worker?.kill() }
+        }
+        notifyIfEmpty(pool)
+    }
+
+    private func notifyIfEmpty(_ pool: Pool) {
+        guard pool.workers.isEmpty, !pool.whenEmpty.isEmpty else { return }
+        let callbacks = pool.whenEmpty
+        pool.whenEmpty.removeAll()
+        for c in callbacks { c() }
     }
 
     /// Stops accepting work, lets running requests finish, tells every worker GOAWAY, kills
@@ -448,6 +466,7 @@ public final class Supervisor {
             log.debug("worker_exited", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
                                         ("status", .string(status.description))])
         }
+        notifyIfEmpty(pool)
         if pool.workers.isEmpty && pool.queue.isEmpty && pool.consecutiveFailures == 0 {
             pools[worker.tenant.id] = nil
         } else {

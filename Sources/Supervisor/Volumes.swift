@@ -1,5 +1,6 @@
 // Volumes: provisioning a tenant's volume directory (owned by its uid, mode 0700). The
 // supervisor creates and checks the directory itself; it never opens anything inside.
+import CBulkhead
 import Glibc
 
 public struct VolumeError: Error, Sendable, CustomStringConvertible {
@@ -49,5 +50,22 @@ public enum Volumes {
             }
         }
         _ = chmod(root, 0o711)
+    }
+}
+
+extension Volumes {
+    /// Deletes a volume and everything in it without following a symbolic link anywhere
+    /// (a tenant's link to /etc is removed as a link) and without crossing into another
+    /// mount. The tenant's workers must have exited first.
+    public static func remove(tenant: String, root: String, prefix: String) throws(VolumeError) {
+        let path = path(root: root, prefix: prefix, tenant: tenant)
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw VolumeError(description: "volume \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw VolumeError(description: "volume \(path) is not a directory") }
+        let r = bh_remove_tree(path)
+        if r != 0 { throw VolumeError(description: "could not remove all of \(path): \(String(cString: strerror(-r)))") }
     }
 }

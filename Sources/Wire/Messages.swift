@@ -265,11 +265,15 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let payloadTooLarge = ErrorCode(rawValue: 8)
     public static let notFound = ErrorCode(rawValue: 9)
     public static let `internal` = ErrorCode(rawValue: 10)
+    /// Control socket: the peer may not do this (not an admin, or not allowed).
+    public static let forbidden = ErrorCode(rawValue: 11)
+    /// Control socket: the target already exists or is in the wrong state.
+    public static let conflict = ErrorCode(rawValue: 12)
 
     /// Every code this version defines, in numeric order.
     public static let known: [ErrorCode] = [
         .unknownTask, .badRequest, .taskFailed, .protocolError, .versionUnsupported,
-        .cancelled, .overloaded, .payloadTooLarge, .notFound, .internal,
+        .cancelled, .overloaded, .payloadTooLarge, .notFound, .internal, .forbidden, .conflict,
     ]
 
     /// snake_case name for logs and metrics; "error_<n>" for a code this version does not know.
@@ -285,6 +289,8 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
         case 8: "payload_too_large"
         case 9: "not_found"
         case 10: "internal"
+        case 11: "forbidden"
+        case 12: "conflict"
         default: "error_\(rawValue)"
         }
     }

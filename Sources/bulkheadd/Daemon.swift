@@ -1,11 +1,15 @@
 // The daemon's wiring: command line, configuration, event loop, supervisor, signals.
+import Auth
 import Config
+import Control
 import EventLoop
 import Glibc
 import Log
 import Posix
 import Sandbox
+import Store
 import Supervisor
+import Tenants
 
 enum Daemon {
     static let usage = """
@@ -69,24 +73,73 @@ enum Daemon {
 
     static func run(_ config: Config) throws {
         let log = Logger.standardError(minimum: .info)
+        try makeDirectory(config.server.stateDir, mode: 0o700)
+        try makeDirectory(parent(of: config.server.controlSocket), mode: 0o755)
+
+        // State: the store, the signing secret, and the in-memory views the request path reads.
+        let store = try Store(path: config.server.stateDir + "/bulkhead.db")
+        let env = getenv("BULKHEAD_JWT_SECRET").map { String(cString: $0) }
+        let secret = try Secret.load(environmentValue: env, file: config.resolvedJWTSecretFile)
+        let directory = TenantDirectory(try store.tenants())
+        let keys = KeyRegistry(try store.allKeys())
+
+        // The supervisor runs on this thread's loop (which also takes the signals); the
+        // control socket on a loop of its own, so slow SQLite writes never stall workers.
         let loop = try EventLoop()
         let settings = supervisorSettings(config)
-        // Nothing runs before the loop, so the loop thread is this one: set up on it.
         let supervisor = try Supervisor(loop: loop, settings: settings, log: log)
+        let controlLoop = try EventLoop()
+        let commands = AdminCommands(
+            store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
+            keys: keys, supervisor: SupervisorLink(supervisor, loop: loop), log: log,
+            clock: { Int64(time(nil)) })
+        let control = try ControlServer(loop: controlLoop, path: config.server.controlSocket,
+                                        adminGroup: config.server.adminGroup, handler: commands, log: log)
+        let controlThread = LoopThread(controlLoop)
+
         var stopping = false
         try loop.handleSignals([SIGTERM, SIGINT]) { sig in
             guard !stopping else { return }
             stopping = true
             log.info("stopping", [("signal", .of(sig))])
+            let bound = LoopBound(control, loop: controlLoop)
+            controlLoop.execute { bound.value.close() }
             supervisor.shutdown(deadline: config.server.drainTimeout) {
                 log.info("stopped")
                 loop.stop()
             }
         }
         signal(SIGPIPE, SIG_IGN)
+        controlThread.start()
         log.info("started", [("version", .string(version)), ("workers", .string(settings.executable)),
-                             ("volumes", .string(settings.volumesRoot))])
+                             ("volumes", .string(settings.volumesRoot)), ("control_socket", .string(config.server.controlSocket)),
+                             ("tenants", .of(directory.count)), ("secret_key_id", .string(secret.keyID))])
         try loop.run()
+        controlThread.stop()
+        withExtendedLifetime((commands, control, store)) {}
+    }
+
+    static func tenantSettings(_ config: Config) -> TenantSettings {
+        TenantSettings(uidBase: config.sandbox.uidBase, uidCount: config.sandbox.uidCount,
+                       volumesRoot: config.resolvedVolumesRoot, volumePrefix: config.volumes.prefix,
+                       autoCreateVolumes: config.volumes.autoCreate, issuer: config.auth.issuer,
+                       audience: config.auth.audience)
+    }
+
+    static func parent(of path: String) -> String {
+        String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+    }
+
+    /// mkdir -p; the last component gets `mode` when it is created.
+    static func makeDirectory(_ path: String, mode: mode_t) throws {
+        var prefix = ""
+        let parts = path.split(separator: "/")
+        for (i, part) in parts.enumerated() {
+            prefix += "/" + part
+            if mkdir(prefix, i == parts.count - 1 ? mode : 0o755) != 0 && errno != EEXIST {
+                throw StartupError("cannot create \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     static func supervisorSettings(_ config: Config) -> SupervisorSettings {
@@ -130,4 +183,40 @@ enum Daemon {
 func writeStderr(_ text: String) {
     let bytes = Array(text.utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// An event loop on a thread of its own.
+final class LoopThread: @unchecked Sendable {  // `thread` is touched by start/stop on the main thread only
+    private let loop: EventLoop
+    private var thread: pthread_t?
+
+    init(_ loop: EventLoop) { self.loop = loop }
+
+    func start() {
+        let box = Unmanaged.passRetained(LoopBox(loop))
+        var t = pthread_t()
+        let r = pthread_create(&t, nil, { raw in
+            let box = Unmanaged<LoopBox>.fromOpaque(raw!).takeRetainedValue()
+            try? box.loop.run()
+            return nil
+        }, box.toOpaque())
+        precondition(r == 0, "pthread_create failed")
+        thread = t
+    }
+
+    func stop() {
+        loop.stop()
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+}
+
+final class LoopBox: Sendable {
+    let loop: EventLoop
+    init(_ loop: EventLoop) { self.loop = loop }
 }

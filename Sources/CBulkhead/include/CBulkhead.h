@@ -95,6 +95,11 @@ int bh_clearenv(void);
 // Sockets.
 int bh_socketpair_stream(int fds[2]);
 int bh_accept4(int fd);
+/// A listening SOCK_STREAM Unix socket at `path` (non-blocking, close-on-exec). A stale
+/// socket file left by a dead daemon is replaced; any other file there is an error.
+int bh_unix_listen(const char *path, int backlog);
+/// A connected (blocking) SOCK_STREAM Unix socket.
+int bh_unix_connect(const char *path);
 int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
 // The spawner (zygote) channel: a SOCK_SEQPACKET pair, messages with descriptors attached.
@@ -109,6 +114,12 @@ int bh_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int 
 /// single-threaded spawner only. Returns 0 in the child, the pid in the caller.
 pid_t bh_fork_sibling(void);
 int bh_dup2(int from, int to);
+/// Fills `buf` from the kernel's CSPRNG (getrandom), all or -errno.
+int bh_random(void *buf, size_t len);
+
+/// Removes the directory tree at `path` depth-first, never following a symbolic link
+/// and never crossing into another mount. Returns 0 or -errno of the first failure.
+int bh_remove_tree(const char *path);
 
 // Pipes (close-on-exec; optionally non-blocking).
 int bh_pipe(int fds[2], int nonblocking);

@@ -1,0 +1,79 @@
+// ControlClient: the blocking client side of the control socket, for bulkheadctl.
+import Glibc
+import JSON
+import Posix
+import Wire
+
+public struct ControlClientError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The daemon refused the request (exit status 1).
+        case refused(ErrorCode)
+        /// Could not talk to the daemon at all (exit status 1 too, but a different message).
+        case unreachable
+        case protocolError
+    }
+    public let kind: Kind
+    public let description: String
+}
+
+public enum ControlClient {
+    private static func connect(_ path: String) throws(ControlClientError) -> FileDescriptor {
+        do { return try Posix.connectUnix(path: path) } catch {
+            let why: String
+            switch error.code {
+            case ENOENT, ECONNREFUSED: why = "bulkheadd is not running (no control socket at \(path))"
+            case EACCES, EPERM: why = "permission denied on \(path): run as root or as a member of the admin group"
+            default: why = "cannot connect to \(path): \(error)"
+            }
+            throw ControlClientError(kind: .unreachable, description: why)
+        }
+    }
+
+    /// Sends `command` with `arguments` and returns the daemon's JSON answer.
+    public static func call(socket path: String, command: String, arguments: JSONObject,
+                            timeoutSeconds: Int32 = 30) throws(ControlClientError) -> JSONValue {
+        let fd = try connect(path)
+        var out: [UInt8] = []
+        Message.hello(Hello(pid: UInt32(getpid()), agent: "bulkheadctl")).encode(requestID: 0, into: &out)
+        Message.request(Request(task: command, body: JSONValue.object(arguments).serialized())).encode(requestID: 1, into: &out)
+        return try exchange(fd, out, timeoutSeconds)
+    }
+
+    private static func exchange(_ fd: borrowing FileDescriptor, _ out: [UInt8], _ timeoutSeconds: Int32) throws(ControlClientError) -> JSONValue {
+        do { try fd.writeAll(out) } catch {
+            throw ControlClientError(kind: .unreachable, description: "the daemon closed the control connection")
+        }
+        var decoder = FrameDecoder(maxPayload: 64 << 20)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var greeted = false
+        while true {
+            var p = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, timeoutSeconds * 1000) == 1 else {
+                throw ControlClientError(kind: .unreachable, description: "no answer from bulkheadd within \(timeoutSeconds)s")
+            }
+            let raw = fd.rawValue
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(raw, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ControlClientError(kind: .unreachable, description: "reading from the control socket: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw ControlClientError(kind: .unreachable, description: "the daemon closed the control connection") }
+            buffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            do {
+                while let frame = try decoder.next() {
+                    switch try Message(frame: frame) {
+                    case .hello: greeted = true
+                    case .error(let e): throw ControlClientError(kind: .refused(e.code), description: e.message)
+                    case .response(let r) where greeted:
+                        do { return try JSONParser.parse(r.body) } catch {
+                            throw ControlClientError(kind: .protocolError, description: "the daemon's answer is not JSON")
+                        }
+                    default: throw ControlClientError(kind: .protocolError, description: "unexpected frame from the daemon")
+                    }
+                }
+            } catch let e as ControlClientError { throw e } catch {
+                throw ControlClientError(kind: .protocolError, description: "malformed frame from the daemon: \(error)")
+            }
+        }
+    }
+}

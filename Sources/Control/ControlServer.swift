@@ -1,0 +1,229 @@
+// ControlServer: the admin socket — a Unix socket (0660, root:admin group) on its own
+// event loop; each peer is checked with SO_PEERCRED, then speaks HELLO and
+// REQUEST(command, JSON arguments) → RESPONSE(JSON) | ERROR, in Wire frames.
+import EventLoop
+import Glibc
+import JSON
+import Log
+import Posix
+import Wire
+
+/// Who is on the other end of a control connection, from the kernel (SO_PEERCRED).
+public struct ControlPeer: Sendable, Equatable, CustomStringConvertible {
+    public let pid: Int32
+    public let uid: UInt32
+    public let gid: UInt32
+    public var description: String { "uid \(uid) pid \(pid)" }
+}
+
+public enum ControlReply: Sendable {
+    case ok(JSONValue)
+    case refused(ErrorCode, String)
+}
+
+/// The daemon's answers to control commands. Called on the control loop's thread.
+public protocol ControlHandler: AnyObject {
+    func handle(_ command: String, _ arguments: JSONObject, from peer: ControlPeer) -> ControlReply
+    /// A peer that is neither root nor in the admin group tried to connect.
+    func refused(_ peer: ControlPeer)
+}
+
+public final class ControlServer {
+    private let loop: EventLoop
+    private let listener: FileDescriptor
+    private var listenerToken: LoopToken?
+    private let adminGID: gid_t?
+    private weak var handler: ControlHandler?
+    private let log: Logger
+    private var connections: [ObjectIdentifier: ControlConnection] = [:]
+
+    /// Creates the socket at `path`, mode 0660, group `adminGroup` when that group exists
+    /// (otherwise root only).
+    public init(loop: EventLoop, path: String, adminGroup: String, handler: ControlHandler, log: Logger) throws(Errno) {
+        self.loop = loop
+        self.handler = handler
+        self.log = log
+        let gid: gid_t? = adminGroup.withCString { name in getgrnam(name).map { $0.pointee.gr_gid } }
+        adminGID = gid
+        let old = umask(0o177)  // no window in which the socket is wider than 0600
+        let socket: FileDescriptor
+        do { socket = try Posix.listenUnix(path: path) } catch {
+            umask(old)
+            throw error
+        }
+        umask(old)
+        if let gid { _ = chown(path, 0, gid) }
+        _ = chmod(path, 0o660)
+        listener = socket
+        listenerToken = try loop.register(fd: listener.rawValue, interest: .readable) { [weak self] _ in self?.acceptAll() }
+    }
+
+    /// Stops listening; open connections are closed.
+    public func close() {
+        if let token = listenerToken { loop.deregister(token, fd: listener.rawValue) }
+        listenerToken = nil
+        for c in connections.values { c.close() }
+        connections.removeAll()
+    }
+
+    private func acceptAll() {
+        while true {
+            let accepted: FileDescriptor?
+            do { accepted = try Posix.accept(listener) } catch {
+                log.error("control_accept_failed", [("reason", .string(error.description))])
+                return
+            }
+            guard let fd = accepted else { return }
+            guard let cred = try? fd.peerCredentials() else { continue }
+            let peer = ControlPeer(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+            guard isAdmin(peer) else {
+                log.warning("control_peer_refused", [("uid", .of(peer.uid)), ("pid", .of(peer.pid))])
+                handler?.refused(peer)
+                var out: [UInt8] = []
+                Message.error(ErrorMessage(code: .forbidden, message: "permission denied: uid \(peer.uid) is neither root nor in the admin group"))
+                    .encode(requestID: 0, into: &out)
+                _ = out.withUnsafeBytes { try? fd.send($0) }
+                continue  // closing `fd` ends the connection
+            }
+            let connection = ControlConnection(fd: fd, peer: peer, loop: loop, server: self)
+            guard connection.start() else { continue }
+            connections[ObjectIdentifier(connection)] = connection
+        }
+    }
+
+    /// Root, or a member of the admin group (primary or supplementary).
+    private func isAdmin(_ peer: ControlPeer) -> Bool {
+        if peer.uid == 0 { return true }
+        guard let admin = adminGID else { return false }
+        if peer.gid == admin { return true }
+        guard let pw = getpwuid(peer.uid) else { return false }
+        var groups = [gid_t](repeating: 0, count: 256)
+        var count = Int32(groups.count)
+        guard getgrouplist(pw.pointee.pw_name, peer.gid, &groups, &count) >= 0 else { return false }
+        return groups.prefix(Int(count)).contains(admin)
+    }
+
+    func dispatch(_ command: String, _ body: [UInt8], from peer: ControlPeer) -> Message {
+        guard let handler else { return .error(ErrorMessage(code: .internal, message: "shutting down")) }
+        let arguments: JSONObject
+        do {
+            let value = try JSONParser.parse(body)
+            guard let object = value.objectValue else {
+                return .error(ErrorMessage(code: .badRequest, message: "arguments must be a JSON object"))
+            }
+            arguments = object
+        } catch {
+            return .error(ErrorMessage(code: .badRequest, message: "arguments are not valid JSON: \(error)"))
+        }
+        switch handler.handle(command, arguments, from: peer) {
+        case .ok(let value): return .response(Response(cpuMicros: 0, maxRSSKiB: 0, body: value.serialized()))
+        case .refused(let code, let message): return .error(ErrorMessage(code: code, message: message))
+        }
+    }
+
+    func closed(_ connection: ControlConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+    }
+}
+
+/// One admin's connection. A malformed frame ends it (only it).
+final class ControlConnection {
+    private let fd: FileDescriptor
+    let peer: ControlPeer
+    private unowned let loop: EventLoop
+    private weak var server: ControlServer?
+    private var token: LoopToken?
+    private var decoder = FrameDecoder(maxPayload: 1 << 20)
+    private var greeted = false
+    private var outbox: [UInt8] = []
+
+    init(fd: consuming FileDescriptor, peer: ControlPeer, loop: EventLoop, server: ControlServer) {
+        self.fd = fd
+        self.peer = peer
+        self.loop = loop
+        self.server = server
+    }
+
+    func start() -> Bool {
+        token = try? loop.register(fd: fd.rawValue, interest: .readable) { [weak self] events in self?.ready(events) }
+        return token != nil
+    }
+
+    func close() {
+        if let token { loop.deregister(token, fd: fd.rawValue) }
+        token = nil
+    }
+
+    private func ready(_ events: IOEvents) {
+        if events.contains(.writable) { flush() }
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while token != nil {
+            let n: Int?
+            do { n = try buffer.withUnsafeMutableBytes { (raw) throws(Errno) -> Int? in try fd.read(into: raw) } } catch {
+                finish()
+                return
+            }
+            guard let n else { return }
+            if n == 0 {
+                finish()
+                return
+            }
+            buffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            do {
+                while let frame = try decoder.next() { try handle(Message(frame: frame), id: frame.requestID) }
+            } catch {
+                send(.error(ErrorMessage(code: .protocolError, message: "\(error)")), id: 0)
+                finish()
+                return
+            }
+        }
+    }
+
+    private struct Violation: Error {}
+
+    private func handle(_ message: Message, id: UInt64) throws {
+        switch (greeted, message) {
+        case (false, .hello(let hello)):
+            guard let v = Hello.negotiate(local: Wire.supportedVersions, remote: hello) else {
+                send(.error(ErrorMessage(code: .versionUnsupported, message: "no common protocol version")), id: 0)
+                throw Violation()
+            }
+            greeted = true
+            send(.hello(Hello(minVersion: v, maxVersion: v, pid: UInt32(getpid()), agent: "bulkheadd")), id: 0)
+        case (true, .request(let request)):
+            guard let server else { throw Violation() }
+            send(server.dispatch(request.task, request.body, from: peer), id: id)
+        case (true, .ping(let nonce)):
+            send(.pong(nonce: nonce), id: id)
+        default:
+            send(.error(ErrorMessage(code: .protocolError, message: "unexpected frame")), id: id)
+            throw Violation()
+        }
+    }
+
+    private func send(_ message: Message, id: UInt64) {
+        message.encode(requestID: id, into: &outbox)
+        flush()
+    }
+
+    private func flush() {
+        var sent = 0
+        while sent < outbox.count {
+            let n: Int?
+            do { n = try outbox.withUnsafeBytes { (raw) throws(Errno) -> Int? in try fd.send(UnsafeRawBufferPointer(rebasing: raw[sent...])) } } catch {
+                outbox.removeAll()
+                finish()
+                return
+            }
+            guard let n else { break }
+            sent += n
+        }
+        outbox.removeFirst(sent)
+        if let token { try? loop.setInterest(token, fd: fd.rawValue, outbox.isEmpty ? .readable : [.readable, .writable]) }
+    }
+
+    private func finish() {
+        close()
+        server?.closed(self)
+    }
+}

@@ -1,0 +1,125 @@
+// Records.swift owns the values the store hands in and out: tenants, API keys, audit
+// entries and per-tenant limit overrides. Plain values, no database concepts, so another
+// backend can return the same types. Times are Unix seconds.
+
+/// A tenant: its identity and the uid/gid its workers run as.
+public struct TenantRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var status: TenantStatus
+    public var uid: UInt32
+    /// Always equal to `uid` for tenants the store created.
+    public var gid: UInt32
+    public var createdAt: Int64
+
+    public init(id: String, name: String, status: TenantStatus, uid: UInt32, gid: UInt32, createdAt: Int64) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.uid = uid
+        self.gid = gid
+        self.createdAt = createdAt
+    }
+}
+
+public enum TenantStatus: String, Sendable, CaseIterable {
+    case active, suspended
+}
+
+public enum KeyKind: String, Sendable, CaseIterable {
+    /// Belongs to one tenant (`tenantID` is set).
+    case tenant
+    /// An operator's key (`tenantID` is nil).
+    case admin
+}
+
+/// An issued API key, by its JWT `jti`. The token itself is never stored.
+public struct KeyRecord: Sendable, Equatable {
+    public var jti: String
+    /// The tenant of a `.tenant` key; nil for an `.admin` key.
+    public var tenantID: String?
+    public var kind: KeyKind
+    /// The token's `scope` claim, one word each: a scope is non-empty and has no whitespace
+    /// (RFC 8693 §4.2 separates scopes by spaces).
+    public var scopes: [String]
+    public var issuedAt: Int64
+    public var expiresAt: Int64?
+    public var revokedAt: Int64?
+    /// Set by `rotateKey`: the jti of the key that replaces this one.
+    public var replacedBy: String?
+    /// Set by `rotateKey`: this key stays valid until then, even though it is replaced.
+    public var graceUntil: Int64?
+
+    public init(
+        jti: String, tenantID: String?, kind: KeyKind, scopes: [String], issuedAt: Int64, expiresAt: Int64? = nil,
+        revokedAt: Int64? = nil, replacedBy: String? = nil, graceUntil: Int64? = nil
+    ) {
+        self.jti = jti
+        self.tenantID = tenantID
+        self.kind = kind
+        self.scopes = scopes
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.replacedBy = replacedBy
+        self.graceUntil = graceUntil
+    }
+}
+
+/// One line of the audit log: who did what to what, when, and how it ended.
+public struct AuditRecord: Sendable, Equatable {
+    /// Assigned by the store on append, increasing; 0 in a record not yet appended.
+    public var id: Int64
+    public var time: Int64
+    /// Who: for the control socket, the peer (for example `uid=0 pid=4242`).
+    public var actor: String
+    /// What, for example `tenant.create`.
+    public var action: String
+    /// The tenant (or key) acted on, if any; `audit(target:limit:)` filters on it.
+    public var target: String?
+    /// How it ended, for example `ok` or the error code.
+    public var result: String
+    public var detail: String?
+
+    public init(
+        id: Int64 = 0, time: Int64, actor: String, action: String, target: String? = nil, result: String,
+        detail: String? = nil
+    ) {
+        self.id = id
+        self.time = time
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.result = result
+        self.detail = detail
+    }
+}
+
+/// A tenant's overrides of the configured limits (SPEC §3); nil means "use the
+/// configuration". Counts above `Int64.max` and negative or non-finite values are refused.
+public struct LimitOverrides: Sendable, Equatable {
+    /// Sustained rate: `rateCount` requests per `ratePeriodSeconds`.
+    public var rateCount: UInt64?
+    public var ratePeriodSeconds: UInt64?
+    public var burst: UInt64?
+    public var concurrency: Int?
+    public var computeMinutesPerDay: UInt64?
+    public var storageGB: Double?
+    public var maxWorkers: Int?
+    /// Shadow mode: limits are measured and logged but not enforced.
+    public var shadow: Bool
+
+    public init(
+        rateCount: UInt64? = nil, ratePeriodSeconds: UInt64? = nil, burst: UInt64? = nil, concurrency: Int? = nil,
+        computeMinutesPerDay: UInt64? = nil, storageGB: Double? = nil, maxWorkers: Int? = nil, shadow: Bool = false
+    ) {
+        self.rateCount = rateCount
+        self.ratePeriodSeconds = ratePeriodSeconds
+        self.burst = burst
+        self.concurrency = concurrency
+        self.computeMinutesPerDay = computeMinutesPerDay
+        self.storageGB = storageGB
+        self.maxWorkers = maxWorkers
+        self.shadow = shadow
+    }
+}

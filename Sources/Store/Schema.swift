@@ -1,0 +1,132 @@
+// Schema.swift owns the database schema as an ordered list of migrations, and bringing a
+// database up to date in place. `PRAGMA user_version` is the number of migrations applied.
+
+/// One step of the schema. Migration N takes a database from version N-1 to N.
+struct Migration: Sendable {
+    let version: Int
+    let summary: String
+    let statements: [String]
+}
+
+extension Store {
+    /// Every migration, in order; `migrations[i].version == i + 1`. Never edit a released
+    /// migration: add the next one (the usage tables of SPEC §8 will be migration 3). A
+    /// migration that must rebuild a table follows https://sqlite.org/lang_altertable.html
+    /// ("other kinds of table schema changes"); foreign_keys is ON during migrations.
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, summary: "tenants, keys, audit",
+            statements: [
+                """
+                CREATE TABLE tenants (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+                    uid INTEGER NOT NULL UNIQUE,
+                    gid INTEGER NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL
+                )
+                """,
+                // Admin keys have no tenant, tenant keys always have one.
+                """
+                CREATE TABLE keys (
+                    jti TEXT PRIMARY KEY,
+                    tenant_id TEXT REFERENCES tenants(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL CHECK (kind IN ('tenant', 'admin')),
+                    scopes TEXT NOT NULL,
+                    issued_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    revoked_at INTEGER,
+                    replaced_by TEXT,
+                    grace_until INTEGER,
+                    CHECK ((kind = 'admin') = (tenant_id IS NULL))
+                )
+                """,
+                // AUTOINCREMENT: ids are never reused, so they order the log.
+                """
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT,
+                    result TEXT NOT NULL,
+                    detail TEXT
+                )
+                """,
+            ]),
+        Migration(
+            version: 2, summary: "per-tenant limit overrides; indexes",
+            statements: [
+                """
+                CREATE TABLE tenant_limits (
+                    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+                    rate_count INTEGER CHECK (rate_count >= 0),
+                    rate_period_seconds INTEGER CHECK (rate_period_seconds >= 0),
+                    burst INTEGER CHECK (burst >= 0),
+                    concurrency INTEGER CHECK (concurrency >= 0),
+                    compute_minutes_per_day INTEGER CHECK (compute_minutes_per_day >= 0),
+                    storage_gb REAL CHECK (storage_gb >= 0),
+                    max_workers INTEGER CHECK (max_workers >= 0),
+                    shadow INTEGER NOT NULL DEFAULT 0 CHECK (shadow IN (0, 1))
+                )
+                """,
+                "CREATE INDEX keys_tenant_id ON keys(tenant_id)",
+                "CREATE INDEX audit_target ON audit(target)",
+                "CREATE INDEX audit_time ON audit(time)",
+            ]),
+    ]
+
+    /// Refuses a database this build must not touch (a newer schema, another program's
+    /// file) before anything is written to it, then switches it to WAL and applies the
+    /// migrations after its version up to `target`, each in its own transaction together
+    /// with its `user_version` bump. Several bulkheadd processes starting at once are
+    /// safe: each step re-reads the version under the write lock.
+    static func migrate(_ db: inout Connection, upTo target: Int) throws(StoreError) {
+        precondition(migrations.count == schemaVersion && (1...schemaVersion).contains(target))
+        let version = try checkedVersion(&db)
+        if version == 0 { try requireEmpty(&db) }
+        try db.enableWAL()
+        if version >= target { return }
+        while true {
+            let done = try db.transaction { (db) throws(StoreError) -> Bool in
+                let current = try checkedVersion(&db)
+                if current >= target { return true }
+                if current == 0 { try requireEmpty(&db) }
+                for sql in migrations[current].statements { try db.run(sql, cached: false) }
+                // A number we produce, not input: the one place SQL is built from a value,
+                // because PRAGMA takes no parameters.
+                try db.run("PRAGMA user_version = \(current + 1)", cached: false)
+                return false
+            }
+            if done { return }
+        }
+    }
+
+    /// The database's schema version, refused when a newer bulkheadd wrote it.
+    static func checkedVersion(_ db: inout Connection) throws(StoreError) -> Int {
+        let version = try userVersion(&db)
+        if version > schemaVersion {
+            throw StoreError(
+                .schemaTooNew,
+                "database schema version \(version) is newer than this bulkheadd (supports up to \(schemaVersion)); upgrade bulkheadd"
+            )
+        }
+        if version < 0 { throw StoreError(.corrupt, "\(db.path): schema version \(version) was not written by bulkheadd") }
+        return version
+    }
+
+    static func userVersion(_ db: inout Connection) throws(StoreError) -> Int {
+        let version = try db.row("PRAGMA user_version") { (row) throws(StoreError) in try row.integer(0) }
+        return Int(version ?? 0)
+    }
+
+    /// A version-0 database must be empty: we do not add our tables to another program's file.
+    private static func requireEmpty(_ db: inout Connection) throws(StoreError) {
+        let objects = try db.row("SELECT count(*) FROM sqlite_schema") { (row) throws(StoreError) in try row.integer(0) }
+        if let objects, objects > 0 {
+            throw StoreError(
+                .invalid, "\(db.path) is a SQLite database that bulkheadd did not create (it has tables but no schema version); refusing to change it")
+        }
+    }
+}

@@ -1,0 +1,101 @@
+// What bulkheadctl can do, and how each answer is shown to a person.
+import JSON
+
+extension CLI {
+    static let commands: [Command] = [
+        Command(path: ["status"], synopsis: "status", summary: "Shows the daemon's state.", control: "status",
+                positionals: [], options: [:], flags: [:], render: renderObject),
+        Command(path: ["tenant", "create"], synopsis: "tenant create ID [--name NAME]",
+                summary: "Creates a tenant: allocates its uid/gid, provisions its volume, issues its first API key.",
+                control: "tenant.create", positionals: ["ID"], options: ["name": "a display name (default: the id)"],
+                flags: [:]) { answer in
+            "Created tenant: \(answer["tenant"]?["id"]?.stringValue ?? "?")\nAPI Key: \(answer["api_key"]?.stringValue ?? "?")"
+        },
+        Command(path: ["tenant", "list"], synopsis: "tenant list", summary: "Lists tenants.", control: "tenant.list",
+                positionals: [], options: [:], flags: [:]) { answer in
+            table(answer["tenants"]?.arrayValue ?? [], ["id", "name", "status", "uid", "created"])
+        },
+        Command(path: ["tenant", "show"], synopsis: "tenant show ID", summary: "Shows one tenant.", control: "tenant.show",
+                positionals: ["ID"], options: [:], flags: [:], render: renderObject),
+        Command(path: ["tenant", "suspend"], synopsis: "tenant suspend ID",
+                summary: "Suspends a tenant: its requests get 403 tenant_suspended and its workers stop.",
+                control: "tenant.suspend", positionals: ["ID"], options: [:], flags: [:]) { a in
+            "Suspended tenant: \(a["id"]?.stringValue ?? "?")"
+        },
+        Command(path: ["tenant", "resume"], synopsis: "tenant resume ID", summary: "Resumes a suspended tenant.",
+                control: "tenant.resume", positionals: ["ID"], options: [:], flags: [:]) { a in
+            "Resumed tenant: \(a["id"]?.stringValue ?? "?")"
+        },
+        Command(path: ["tenant", "delete"], synopsis: "tenant delete ID [--purge]",
+                summary: "Deletes a tenant: stops its workers and revokes its keys. With --purge, also deletes its volume (all its files and Dict) and its usage history.",
+                control: "tenant.delete", positionals: ["ID"], options: [:],
+                flags: ["purge": "also delete the volume and the usage history"]) { a in
+            "Deleted tenant: \(a["id"]?.stringValue ?? "?")" + (a["purged"]?.boolValue == true ? " (volume purged)" : "")
+        },
+        Command(path: ["key", "issue"], synopsis: "key issue TENANT [--ttl DURATION] [--scope SCOPE]...",
+                summary: "Issues another API key for a tenant.", control: "key.issue", positionals: ["TENANT"],
+                options: ["ttl": "lifetime, e.g. 90d (default: no expiry)", "scope": "a scope (repeatable; default: all tenant scopes)"],
+                flags: [:], repeated: ["scope"], render: renderKey),
+        Command(path: ["key", "list"], synopsis: "key list TENANT", summary: "Lists a tenant's keys (never the tokens).",
+                control: "key.list", positionals: ["TENANT"], options: [:], flags: [:]) { answer in
+            table(answer["keys"]?.arrayValue ?? [], ["jti", "status", "scopes", "issued", "expires"])
+        },
+        Command(path: ["key", "revoke"], synopsis: "key revoke KEY_ID", summary: "Revokes a key at once.",
+                control: "key.revoke", positionals: ["KEY_ID"], options: [:], flags: [:]) { a in
+            "Revoked key: \(a["jti"]?.stringValue ?? "?")"
+        },
+        Command(path: ["key", "rotate"], synopsis: "key rotate KEY_ID [--grace DURATION] [--ttl DURATION]",
+                summary: "Issues a replacement key; the old one keeps working for the grace period (default 24h), then is refused.",
+                control: "key.rotate", positionals: ["KEY_ID"],
+                options: ["grace": "how long the old key stays valid (default 24h)", "ttl": "lifetime of the new key"],
+                flags: [:], render: renderKey),
+        Command(path: ["admin-key", "issue"], synopsis: "admin-key issue [--name NAME] [--ttl DURATION]",
+                summary: "Issues an admin API key.", control: "admin-key.issue", positionals: [],
+                options: ["name": "who it is for (recorded in the audit log)", "ttl": "lifetime, e.g. 30d"],
+                flags: [:], render: renderKey),
+        Command(path: ["audit"], synopsis: "audit [--tenant ID] [--limit N]",
+                summary: "Shows the audit log, newest first.", control: "audit", positionals: [],
+                options: ["tenant": "only entries about this tenant", "limit": "at most N entries (default 50)"],
+                flags: [:]) { answer in
+            table(answer["entries"]?.arrayValue ?? [], ["time", "actor", "action", "target", "result", "detail"])
+        },
+    ]
+
+    static func renderKey(_ a: JSONValue) -> String {
+        "API Key: \(a["api_key"]?.stringValue ?? "?")\nKey ID: \(a["jti"]?.stringValue ?? "?")"
+    }
+
+    /// `key: value` lines for a flat object (nested values as JSON).
+    static func renderObject(_ a: JSONValue) -> String {
+        guard let object = a.objectValue else { return String(decoding: a.serialized(), as: UTF8.self) }
+        return object.members.map { "\($0.key): \(plain($0.value))" }.joined(separator: "\n")
+    }
+
+    static func plain(_ v: JSONValue) -> String {
+        switch v {
+        case .string(let s): return s
+        case .null: return "-"
+        default: return String(decoding: v.serialized(), as: UTF8.self)
+        }
+    }
+
+    /// A column-aligned table of `rows` (objects), with the given columns.
+    static func table(_ rows: [JSONValue], _ columns: [String]) -> String {
+        if rows.isEmpty { return "(none)" }
+        let cells = rows.map { row in columns.map { row[$0].map(plain) ?? "-" } }
+        let widths = columns.indices.map { i in max(columns[i].count, cells.map { $0[i].count }.max() ?? 0) }
+        func line(_ values: [String]) -> String {
+            zip(values, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
+                .trimmingTrailingSpaces()
+        }
+        return ([line(columns.map { $0.uppercased() })] + cells.map(line)).joined(separator: "\n")
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

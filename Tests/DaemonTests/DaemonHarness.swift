@@ -1,0 +1,132 @@
+// A real bulkheadd process with its own state directory, and bulkheadctl runs against it.
+import Foundation
+import Testing
+
+let buildDirectory: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+}()
+
+struct Ran {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+final class Daemon: @unchecked Sendable {  // used from one test at a time
+    let directory: String
+    let config: String
+    var process: Process?
+    var socket: String { directory + "/control.sock" }
+    var state: String { directory + "/state" }
+    var volumes: String { state + "/volumes" }
+    var log: String { directory + "/bulkheadd.log" }
+
+    init(extra: String = "") throws {
+        directory = try makeTemporaryDirectory()
+        chmod(directory, 0o755)  // so a test can connect as another uid
+        config = directory + "/test.conf"
+        try """
+            [server]
+            listen = 127.0.0.1:18080
+            state_dir = \(directory)/state
+            control_socket = \(directory)/control.sock
+            admin_group = bulkhead-test-nonexistent
+            drain_timeout = 5s
+            [sandbox]
+            uid_base = 240000
+            uid_count = 1000
+            \(extra)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: buildDirectory + "/bulkheadd")
+        p.arguments = ["--config", config]
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        out.seekToEndOfFile()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        process = p
+        try eventually(20, "bulkheadd answers on its control socket") { ctl("status").status == 0 }
+    }
+
+    /// SIGKILL: nothing gets to clean up or flush.
+    func kill9() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    /// SIGTERM and the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        guard let p = process else { return 0 }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+        return p.terminationStatus
+    }
+
+    func ctl(_ args: String..., socket override: String? = nil, asUID: UInt32? = nil) -> Ran {
+        ctl(args, socket: override, asUID: asUID)
+    }
+
+    func ctl(_ args: [String], socket override: String? = nil, asUID: UInt32? = nil) -> Ran {
+        var argv = ["--socket", override ?? socket] + args
+        var exe = buildDirectory + "/bulkheadctl"
+        if let uid = asUID {
+            argv = ["--reuid=\(uid)", "--regid=0", "--clear-groups", exe] + argv
+            exe = "/usr/bin/setpriv"
+        }
+        return run(exe, argv)
+    }
+
+    func cleanUp() {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+}
+
+func run(_ exe: String, _ args: [String]) -> Ran {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    do { try p.run() } catch { return Ran(status: -1, stdout: "", stderr: "\(error)") }
+    // Read both pipes to the end before waiting, so a full pipe cannot block the child.
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Ran(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+func makeTemporaryDirectory() throws -> String {
+    var template = Array("/tmp/bulkhead-daemon-test.XXXXXX".utf8CString)
+    guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+    return String(cString: p)
+}
+
+/// Polls `condition` until it holds (no sleeping to synchronise).
+func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) throws {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        _ = poll(nil, 0, 10)
+    }
+    throw TestFailure("condition never held: \(what)")
+}

@@ -1,0 +1,92 @@
+// LimitsAndAuditTests.swift: per-tenant limit overrides and the audit log.
+
+import Testing
+@testable import Store
+
+@Suite struct Limits {
+    @Test func roundTripReplaceAndList() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        try create(store, "acme")
+        try create(store, "other")
+        #expect(try store.limits("acme") == nil)
+        #expect(try store.allLimits() == [:])
+
+        let full = LimitOverrides(
+            rateCount: 50, ratePeriodSeconds: 60, burst: 10, concurrency: 3, computeMinutesPerDay: UInt64(Int64.max),
+            storageGB: 0.5, maxWorkers: 8, shadow: true)
+        try store.setLimits("acme", full)
+        #expect(try store.limits("acme") == full)
+        // Setting replaces: fields left nil go back to the configuration.
+        try store.setLimits("acme", LimitOverrides(storageGB: 2))
+        #expect(try store.limits("acme") == LimitOverrides(storageGB: 2))
+        try store.setLimits("other", LimitOverrides())
+        #expect(try store.limits("other") == LimitOverrides())
+        #expect(try store.allLimits() == ["acme": LimitOverrides(storageGB: 2), "other": LimitOverrides()])
+        #expect(try store.limits("ghost") == nil)
+    }
+
+    @Test(arguments: [
+        LimitOverrides(rateCount: UInt64(Int64.max) + 1),
+        LimitOverrides(burst: UInt64.max),
+        LimitOverrides(concurrency: -1),
+        LimitOverrides(maxWorkers: Int.min),
+        LimitOverrides(storageGB: -0.1),
+        LimitOverrides(storageGB: .nan),
+        LimitOverrides(storageGB: .infinity),
+    ])
+    func unstorableValuesAreRefused(limits: LimitOverrides) throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        try create(store, "acme")
+        #expect(storeError { try store.setLimits("acme", limits) }?.code == .invalid)
+        #expect(try store.limits("acme") == nil)
+    }
+
+    @Test func unknownTenant() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        #expect(storeError { try store.setLimits("ghost", LimitOverrides(burst: 1)) } == StoreError(code: .notFound, message: #"tenant "ghost" not found"#))
+        #expect(try store.allLimits() == [:])
+    }
+}
+
+@Suite struct Audit {
+    @Test func appendAndReadNewestFirst() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        let first = AuditRecord(time: 10, actor: "uid=0 pid=1", action: "tenant.create", target: "acme", result: "ok", detail: "name=Acme")
+        let bare = AuditRecord(time: 5, actor: "uid=0 pid=2", action: "reload", result: "ok")
+        let id1 = try store.appendAudit(first)
+        let id2 = try store.appendAudit(bare)  // earlier time, later append: still newer
+        let id3 = try store.appendAudit(AuditRecord(id: 999, time: 11, actor: "a", action: "key.revoke", target: "other", result: "notFound"))
+        #expect(id1 < id2 && id2 < id3)
+        let all = try store.audit(target: nil, limit: 10)
+        #expect(all.map(\.id) == [id3, id2, id1])
+        var expected = first
+        expected.id = id1
+        #expect(all[2] == expected)
+        #expect(all[1] == AuditRecord(id: id2, time: 5, actor: "uid=0 pid=2", action: "reload", target: nil, result: "ok", detail: nil))
+        #expect(all[0].id == id3)  // the record's own id is ignored
+    }
+
+    @Test func limitAndTargetFilter() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        var ids: [String: [Int64]] = [:]
+        for i in 0..<30 {
+            let target = ["acme", "other", "acme-2"][i % 3]
+            ids[target, default: []].append(try store.appendAudit(AuditRecord(time: Int64(i), actor: "t", action: "a\(i)", target: target, result: "ok")))
+        }
+        try store.appendAudit(AuditRecord(time: 99, actor: "t", action: "status", result: "ok"))
+        #expect(try store.audit(target: nil, limit: 3).map(\.action) == ["status", "a29", "a28"])
+        #expect(try store.audit(target: nil, limit: 100).count == 31)
+        #expect(try store.audit(target: "acme", limit: 4).map(\.id) == ids["acme"]!.reversed().prefix(4).map { $0 })
+        #expect(try store.audit(target: "acme", limit: 100).allSatisfy { $0.target == "acme" })
+        #expect(try store.audit(target: "acme", limit: 100).count == 10)
+        #expect(try store.audit(target: "ac%", limit: 100) == [])
+        #expect(try store.audit(target: "nobody", limit: 5) == [])
+        #expect(try store.audit(target: nil, limit: 0) == [])
+        #expect(storeError { try store.audit(target: nil, limit: -1) }?.code == .invalid)
+    }
+}
