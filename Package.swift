@@ -38,12 +38,15 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
         .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
+        .target(name: "HTTPParser"),
+        .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "CBulkhead"]),
+        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
 
         // Executables only wire modules together.
         .executableTarget(
             name: "bulkheadd",
-            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants"]),
+            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher"]),
         .executableTarget(name: "bulkheadctl", dependencies: ["Control", "Config", "JSON"]),
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],
@@ -67,6 +70,7 @@ let package = Package(
         .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants"]),
+        .testTarget(name: "TenantsTests", dependencies: ["Store", "Auth", "Tenants"]),
         .testTarget(name: "PosixTests", dependencies: ["Posix", "EventLoop"]),
         .testTarget(name: "SandboxTests", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Wire", "Log"]),
     ],

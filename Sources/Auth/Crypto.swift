@@ -2,6 +2,7 @@
 //
 // C pointers stay in this file: the types below hand out only Swift values.
 import COpenSSL
+import Glibc
 
 enum Crypto {
     /// SHA-256 of `bytes` (EVP_Digest with the digest fetched once).
@@ -79,14 +80,15 @@ final class HMACKey: @unchecked Sendable {
 
     init(_ key: [UInt8]) {
         guard let ctx = EVP_MAC_CTX_new(Fetched.shared.hmac) else { fatalError("EVP_MAC_CTX_new: out of memory") }
-        var digestName = Array("SHA2-256".utf8CString)
-        let ok = digestName.withUnsafeMutableBufferPointer { name -> Int32 in
-            var params = [
-                OSSL_PARAM_construct_utf8_string("digest", name.baseAddress, 0),
-                OSSL_PARAM_construct_end(),
-            ]
-            return key.withUnsafeBufferPointer { k in EVP_MAC_init(ctx, k.baseAddress, k.count, &params) }
+        // OSSL_PARAM keeps pointers to its name and value, so both must outlive EVP_MAC_init
+        // (a Swift string argument would be a temporary that dies after the construct call).
+        guard let name = strdup("digest"), let value = strdup("SHA2-256") else { fatalError("strdup: out of memory") }
+        defer {
+            free(name)
+            free(value)
         }
+        var params = [OSSL_PARAM_construct_utf8_string(name, value, 0), OSSL_PARAM_construct_end()]
+        let ok = key.withUnsafeBufferPointer { k in EVP_MAC_init(ctx, k.baseAddress, k.count, &params) }
         // Secret guarantees a non-empty key; HMAC-SHA256 then accepts any length.
         precondition(ok == 1, "EVP_MAC_init(HMAC, SHA2-256) failed")
         template = ctx

@@ -29,7 +29,8 @@ public struct Secret: Sendable, CustomStringConvertible, CustomReflectable {
     /// back to the file); else the raw bytes of `file`; and when `file` does not exist, 32 bytes from
     /// RAND_bytes, published there with mode 0600 only once they are fully on disk.
     ///
-    /// The file is refused when it is not a regular file or any group/other permission bit is set.
+    /// The file is refused when it is not a regular file, is owned by another user than this
+    /// process's or root, or has any group/other permission bit set.
     /// Its bytes are used exactly as stored, a trailing newline included.
     public static func load(environmentValue: String?, file: String) throws(AuthError) -> Secret {
         if let environmentValue {
@@ -92,6 +93,11 @@ private enum SecretFile {
         guard fstat(fd.raw, &st) == 0 else { throw failure("fstat", path) }
         guard st.st_mode & 0o170000 == 0o100000 else {
             throw AuthError(.secretUnavailable, "\(path) is not a regular file")
+        }
+        // A file someone else owns could hold a key they chose (an attacker who can write the
+        // directory); ours or root's only, as sshd does for its keys.
+        guard st.st_uid == geteuid() || st.st_uid == 0 else {
+            throw AuthError(.secretUnavailable, "\(path) is owned by uid \(st.st_uid), neither this process's uid nor root")
         }
         let mode = st.st_mode & 0o7777
         guard mode & 0o077 == 0 else {

@@ -182,6 +182,11 @@ int bh_socketpair_stream(int fds[2]) { RET(socketpair(AF_UNIX, SOCK_STREAM | SOC
 
 int bh_accept4(int fd) { RET(accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)); }
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -210,6 +215,67 @@ int bh_unix_listen(const char *path, int backlog) {
         return -e;
     }
     return fd;
+}
+
+int bh_tcp_listen(const char *host, int port, int reuseport, int backlog) {
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    const char *node = (host == NULL || host[0] == 0 || strcmp(host, "*") == 0) ? NULL : host;
+    if (node == NULL) hints.ai_family = AF_INET;
+    int e = getaddrinfo(node, service, &hints, &res);
+    if (e != 0) return -EINVAL;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) { e = errno; freeaddrinfo(res); return -e; }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+        e = errno;
+        close(fd);
+        freeaddrinfo(res);
+        return -e;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int bh_local_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+int bh_accept_peer(int fd, char *peer, size_t cap) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c < 0) return -errno;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(peer, cap, "%s:%d", ip, ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(peer, cap, "[%s]:%d", ip, ntohs(a->sin6_port));
+    } else {
+        snprintf(peer, cap, "unix");
+    }
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        int one = 1;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return c;
 }
 
 int bh_unix_connect(const char *path) {

@@ -50,6 +50,16 @@ extension Config {
         public var maxBodyBytes: UInt64
         /// `drain_timeout`: how long SIGTERM waits for in-flight requests.
         public var drainTimeout: Duration
+        /// `header_timeout`: a client must send a whole request head within this (slowloris).
+        public var headerTimeout: Duration
+        /// `body_timeout`: and its body within this after the head.
+        public var bodyTimeout: Duration
+        /// `keepalive_timeout`: an idle keep-alive connection is closed after this.
+        public var keepaliveTimeout: Duration
+        /// `max_connections`: beyond this many open connections, new ones get 503 and are closed.
+        public var maxConnections: Int
+        /// `event_loops`: HTTP event loop threads; 0 = one per CPU core.
+        public var eventLoops: Int
 
         public init() {
             listen = [.tcp(host: "127.0.0.1", port: 8080)]
@@ -58,6 +68,11 @@ extension Config {
             adminGroup = "bulkhead"
             maxBodyBytes = 10_485_760
             drainTimeout = .seconds(30)
+            headerTimeout = .seconds(10)
+            bodyTimeout = .seconds(60)
+            keepaliveTimeout = .seconds(75)
+            maxConnections = 10_000
+            eventLoops = 0
         }
     }
 

@@ -95,6 +95,11 @@ let configKeys: [ConfigKey] = [
     },
     ConfigKey("server", "max_body_bytes") { c, v, _ throws(ValueError) in c.server.maxBodyBytes = try ValueSyntax.size(v) },
     ConfigKey("server", "drain_timeout") { c, v, _ throws(ValueError) in c.server.drainTimeout = try ValueSyntax.duration(v) },
+    ConfigKey("server", "header_timeout") { c, v, _ throws(ValueError) in c.server.headerTimeout = try positiveDuration(v) },
+    ConfigKey("server", "body_timeout") { c, v, _ throws(ValueError) in c.server.bodyTimeout = try positiveDuration(v) },
+    ConfigKey("server", "keepalive_timeout") { c, v, _ throws(ValueError) in c.server.keepaliveTimeout = try positiveDuration(v) },
+    ConfigKey("server", "max_connections") { c, v, _ throws(ValueError) in c.server.maxConnections = try ValueSyntax.integer(v, in: 1...1_000_000) },
+    ConfigKey("server", "event_loops") { c, v, _ throws(ValueError) in c.server.eventLoops = try ValueSyntax.integer(v, in: 0...256) },
 
     ConfigKey("auth", "jwt_secret_file") { c, v, x throws(ValueError) in
         c.auth.jwtSecretFile = try ValueSyntax.path(v, relativeTo: x.workingDirectory)

@@ -62,8 +62,12 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Runs `work` on the loop thread soon. Safe from any thread.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        pending.withLock { $0.append(work) }
-        _ = bh_eventfd_signal(wakeFD.rawValue)
+        // Only the first item of a batch wakes the loop: it takes the whole queue at once.
+        let wasEmpty = pending.withLock { queue in
+            queue.append(work)
+            return queue.count == 1
+        }
+        if wasEmpty { _ = bh_eventfd_signal(wakeFD.rawValue) }
     }
 
     /// Makes `run()` return after the current iteration. Safe from any thread.

@@ -37,6 +37,13 @@ public final class Store: Sendable {
         self.connection = Mutex(db)
     }
 
+    /// A trivial query: the database answers (for readiness checks).
+    public func ping() throws(StoreError) {
+        _ = try locked { (db) throws(StoreError) in
+            try db.rows("SELECT 1", [], { (row) throws(StoreError) in try row.integer(0) })
+        }
+    }
+
     /// `PRAGMA integrity_check`: "ok", or SQLite's list of problems, one per line.
     public func integrityCheck() throws(StoreError) -> String {
         try locked { (db) throws(StoreError) in

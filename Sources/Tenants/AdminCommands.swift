@@ -33,39 +33,6 @@ public struct TenantSettings: Sendable {
     }
 }
 
-/// The supervisor lives on another loop; these calls cross over and wait (bounded).
-public struct SupervisorLink: Sendable {
-    private let bound: LoopBound<Supervisor>
-
-    public init(_ supervisor: Supervisor, loop: EventLoop) { bound = LoopBound(supervisor, loop: loop) }
-
-    /// Stops the tenant's workers; waits until they are gone (at most `seconds`).
-    public func stopTenant(_ id: String, seconds: Int = 15) -> Bool {
-        let done = DispatchSemaphore(value: 0)
-        let b = bound
-        b.loop.execute { b.value.stopTenant(id) { done.signal() } }
-        return done.wait(timeout: .now() + .seconds(seconds)) == .success
-    }
-
-    public func snapshot() -> [PoolSnapshot] {
-        let done = DispatchSemaphore(value: 0)
-        let result = SnapshotBox()
-        let b = bound
-        b.loop.execute {
-            result.set(b.value.snapshot())
-            done.signal()
-        }
-        _ = done.wait(timeout: .now() + .seconds(5))
-        return result.get()
-    }
-}
-
-private final class SnapshotBox: @unchecked Sendable {  // written once before the semaphore, read after
-    private var value: [PoolSnapshot] = []
-    func set(_ v: [PoolSnapshot]) { value = v }
-    func get() -> [PoolSnapshot] { value }
-}
-
 struct CommandError: Error {
     let code: ErrorCode
     let message: String

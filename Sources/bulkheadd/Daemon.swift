@@ -2,7 +2,10 @@
 import Auth
 import Config
 import Control
+import Dispatcher
 import EventLoop
+import HTTPParser
+import HTTPServer
 import Glibc
 import Log
 import Posix
@@ -97,26 +100,65 @@ enum Daemon {
                                         adminGroup: config.server.adminGroup, handler: commands, log: log)
         let controlThread = LoopThread(controlLoop)
 
+        // The request path.
+        let audit = AuditWriter(store: store, log: log)
+        let verifier = TokenVerifier(secret: secret, policy: verifierPolicy(config))
+        let authenticator = Authenticator(verifier: CachingVerifier(verifier: verifier), keys: keys, tenants: directory)
+        let pipeline = Dispatcher.pipeline(
+            settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable),
+            authenticator: authenticator, tenants: directory, store: store,
+            supervisor: SupervisorLink(supervisor, loop: loop), audit: audit, clock: { Int64(time(nil)) })
+        let server = HTTPServer(settings: httpSettings(config), handler: pipeline, log: log)
+
         var stopping = false
         try loop.handleSignals([SIGTERM, SIGINT]) { sig in
             guard !stopping else { return }
             stopping = true
-            log.info("stopping", [("signal", .of(sig))])
+            log.info("draining", [("signal", .of(sig)), ("connections", .of(server.openConnections))])
             let bound = LoopBound(control, loop: controlLoop)
             controlLoop.execute { bound.value.close() }
-            supervisor.shutdown(deadline: config.server.drainTimeout) {
-                log.info("stopped")
-                loop.stop()
+            // Stop accepting, let requests in flight finish, then stop the workers.
+            let sup = LoopBound(supervisor, loop: loop)
+            server.drain(deadline: config.server.drainTimeout) {
+                loop.execute {
+                    sup.value.shutdown(deadline: .seconds(5)) {
+                        log.info("stopped")
+                        loop.stop()
+                    }
+                }
             }
         }
         signal(SIGPIPE, SIG_IGN)
+        try server.start(config.server.listen.map { address in
+            switch address {
+            case .tcp(let host, let port): return .tcp(host: host, port: port)
+            case .unix(let path): return .unix(path: path)
+            }
+        })
         controlThread.start()
-        log.info("started", [("version", .string(version)), ("workers", .string(settings.executable)),
+        log.info("started", [("version", .string(version)), ("listen", .string(config.server.listen.map(\.description).joined(separator: ","))),
+                             ("event_loops", .of(server.loops.count)), ("workers", .string(settings.executable)),
                              ("volumes", .string(settings.volumesRoot)), ("control_socket", .string(config.server.controlSocket)),
                              ("tenants", .of(directory.count)), ("secret_key_id", .string(secret.keyID))])
         try loop.run()
+        server.stop()
         controlThread.stop()
+        audit.flush()
         withExtendedLifetime((commands, control, store)) {}
+    }
+
+    static func verifierPolicy(_ config: Config) -> VerifierPolicy {
+        var p = VerifierPolicy(issuer: config.auth.issuer, audience: config.auth.audience)
+        p.leewaySeconds = Int64(config.auth.leeway.components.seconds)
+        return p
+    }
+
+    static func httpSettings(_ config: Config) -> HTTPServerSettings {
+        var limits = HTTPLimits()
+        limits.maxBodyBytes = Int(config.server.maxBodyBytes)
+        return HTTPServerSettings(limits: limits, headerTimeout: config.server.headerTimeout, bodyTimeout: config.server.bodyTimeout,
+                                  keepaliveTimeout: config.server.keepaliveTimeout, maxConnections: config.server.maxConnections,
+                                  eventLoops: config.server.eventLoops)
     }
 
     static func tenantSettings(_ config: Config) -> TenantSettings {

@@ -151,6 +151,18 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: geteuid() == 0, "needs root to give the file away"))
+    func fileOwnedBySomeoneElseIsRefused() throws {
+        try inDirectory { dir in
+            let file = dir + "/jwt.key"
+            try write([UInt8](repeating: 4, count: 32), to: file, mode: 0o600)
+            #expect(chown(file, 54321, 54321) == 0)
+            let error = loadFailure(nil, file)
+            #expect(error?.code == .secretUnavailable)
+            #expect(error?.detail.contains("54321") == true)
+        }
+    }
+
     @Test func symlinkedFileIsFollowedButModeChecked() throws {
         try inDirectory { dir in
             // Mounted secrets (Kubernetes, systemd credentials) are often symlinks; the target counts.

@@ -1,7 +1,6 @@
 // Shared fixtures of the JWT conformance suite: a fixed clock, the test secret, raw token crafting, and OpenSSL CLI key pairs.
 
 import Foundation
-import JSON
 import Testing
 
 @testable import Auth

@@ -27,13 +27,16 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
     var volumes: String { state + "/volumes" }
     var log: String { directory + "/bulkheadd.log" }
 
-    init(extra: String = "") throws {
+    let port = freePort()
+
+    /// `hostile`: the workers are the test build's hostile worker (it has extra tasks).
+    init(extra: String = "", hostile: Bool = false) throws {
         directory = try makeTemporaryDirectory()
         chmod(directory, 0o755)  // so a test can connect as another uid
         config = directory + "/test.conf"
         try """
             [server]
-            listen = 127.0.0.1:18080
+            listen = 127.0.0.1:\(port)
             state_dir = \(directory)/state
             control_socket = \(directory)/control.sock
             admin_group = bulkhead-test-nonexistent
@@ -41,6 +44,7 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
             [sandbox]
             uid_base = 240000
             uid_count = 1000
+            \(hostile ? "[workers]\nexecutable = \(buildDirectory)/bulkhead-hostile-worker" : "")
             \(extra)
             """.write(toFile: config, atomically: true, encoding: .utf8)
     }
@@ -89,6 +93,24 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
             exe = "/usr/bin/setpriv"
         }
         return run(exe, argv)
+    }
+
+    func connect() throws -> RawConnection { try RawConnection(port: port) }
+
+    /// One request on a fresh connection.
+    func call(_ method: String = "POST", _ path: String = "/v1/process", key: String?, body: String? = nil,
+              headers: [String] = []) throws -> HTTPReply {
+        let c = try connect()
+        c.send(request(method, path, key: key, body: body, headers: headers))
+        guard let r = c.response() else { throw TestFailure("no response to \(method) \(path)") }
+        return r
+    }
+
+    /// Creates a tenant and returns its API key.
+    func tenant(_ id: String) throws -> String {
+        let r = ctl("tenant", "create", id)
+        guard r.status == 0, let key = apiKey(r.stdout, json: false) else { throw TestFailure("tenant create \(id): \(r.stderr)") }
+        return key
     }
 
     func cleanUp() {

@@ -90,6 +90,11 @@ enum HostileWorker {
             abort()
         }
         worker.register("exit") { _ throws(TaskError) in exit(7) }
+        worker.register("sleep_ms") { request throws(TaskError) in
+            // Work that takes a while and then finishes (for drain tests).
+            usleep(UInt32(max(0, min(number(request.body), 10_000))) * 1000)
+            return Array("\"slept\"".utf8)
+        }
         worker.register("hang") { _ throws(TaskError) in
             while true { pause() }
         }

@@ -98,6 +98,14 @@ int bh_accept4(int fd);
 /// A listening SOCK_STREAM Unix socket at `path` (non-blocking, close-on-exec). A stale
 /// socket file left by a dead daemon is replaced; any other file there is an error.
 int bh_unix_listen(const char *path, int backlog);
+/// A listening TCP socket on host:port (IPv4 or IPv6 literal, "" or "*" = any),
+/// non-blocking, close-on-exec, SO_REUSEADDR, and SO_REUSEPORT when `reuseport`.
+int bh_tcp_listen(const char *host, int port, int reuseport, int backlog);
+/// The port a socket is bound to (for port 0), or -errno.
+int bh_local_port(int fd);
+/// accept4 (non-blocking, close-on-exec) that also writes the peer's address as text
+/// ("1.2.3.4:5678", "[::1]:5678" or "unix") into `peer`. TCP sockets get TCP_NODELAY.
+int bh_accept_peer(int fd, char *peer, size_t cap);
 /// A connected (blocking) SOCK_STREAM Unix socket.
 int bh_unix_connect(const char *path);
 int bh_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);

@@ -1,0 +1,213 @@
+// The endpoints of SPEC §4 that this build serves, and the assembly of the pipeline.
+import EventLoop
+import Glibc
+import HTTPParser
+import HTTPServer
+import JSON
+import Store
+import Supervisor
+import Tenants
+import Wire
+
+public struct DispatcherSettings: Sendable {
+    public var allowedOrigins: [String]
+    public var workerExecutable: String
+
+    public init(allowedOrigins: [String], workerExecutable: String) {
+        self.allowedOrigins = allowedOrigins
+        self.workerExecutable = workerExecutable
+    }
+}
+
+public enum Dispatcher {
+    /// The whole request path, in order.
+    public static func pipeline(settings: DispatcherSettings, authenticator: Authenticator, tenants: TenantDirectory,
+                                store: Store, supervisor: SupervisorLink, audit: AuditWriter?,
+                                clock: @escaping @Sendable () -> Int64) -> Pipeline {
+        let process = ProcessService(supervisor: supervisor, tenants: tenants)
+        let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable)
+        let registry = RegistryService(store: store)
+        let routes = [
+            Route(.post, "/v1/process", .tenant(scope: "process"), process.handle),
+            Route(.post, "/process", .tenant(scope: "process"), process.handle),
+            Route(.get, "/healthz", .public_, health.live),
+            Route(.get, "/readyz", .public_, health.ready),
+            Route(.get, "/v1/admin/tenants", .admin, registry.list),
+            Route(.get, "/v1/admin/tenants/", .admin, registry.show),
+        ]
+        let cors = CORSStage(allowedOrigins: settings.allowedOrigins)
+        return Pipeline(
+            requestStages: [
+                RequestIDStage(),
+                cors,
+                RouteStage(routes: routes),
+                AuthenticateStage(authenticator: authenticator, audit: audit, clock: clock),
+                // The rate-limit and quota stage goes here.
+            ],
+            responseStages: [StampRequestIDStage(), cors])
+    }
+}
+
+/// POST /v1/process: `{"task": NAME, "data": JSON}` runs in the tenant's worker.
+struct ProcessService: Sendable {
+    let supervisor: SupervisorLink
+    let tenants: TenantDirectory
+
+    func handle(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        guard case .tenant(let tenantID, _, _) = context.principal, let record = tenants.tenant(tenantID) else {
+            done(.error(403, "forbidden", "no tenant for this key"))
+            return
+        }
+        let exchange = context.exchange
+        if let type = exchange.head.headers["Content-Type"],
+           !type.lowercased().hasPrefix("application/json") {
+            done(.error(415, "unsupported_media_type", "the body must be application/json"))
+            return
+        }
+        let task: String, data: [UInt8]
+        switch Self.parse(exchange.body) {
+        case .refused(let response):
+            done(response)
+            return
+        case .ok(let t, let d): (task, data) = (t, d)
+        }
+        let requestID = context.requestID
+        let identity = TenantIdentity(id: record.id, uid: record.uid, gid: record.gid)
+        let ticket = supervisor.submit(tenant: identity, task: task, body: data) { result in
+            done(Self.response(result, tenant: tenantID, task: task, requestID: requestID))
+        }
+        // A client that goes away cancels its request in the worker.
+        exchange.onCancel = { supervisor.cancel(ticket) }
+    }
+
+    /// The body's two members, without building a tree of `data`: the worker parses it.
+    enum Parsed {
+        case ok(task: String, data: [UInt8])
+        case refused(HTTPResponse)
+    }
+
+    static func parse(_ body: [UInt8]) -> Parsed {
+        let members: [(key: String, range: Range<Int>)]
+        do { members = try JSONParser.scanTopLevelObject(body) } catch {
+            return .refused(.error(400, "invalid_json", "the body must be a JSON object: \(error)"))
+        }
+        var task: String?
+        var data: [UInt8] = Array("null".utf8)
+        for member in members {
+            switch member.key {
+            case "task":
+                guard let value = try? JSONParser.parse(Array(body[member.range])), let name = value.stringValue else {
+                    return .refused(.error(400, "invalid_task", "\"task\" must be a string"))
+                }
+                task = name
+            case "data":
+                data = Array(body[member.range])
+            default:
+                return .refused(.error(400, "unknown_field", "unknown field \"\(printable(member.key))\" (expected task and data)"))
+            }
+        }
+        guard let task else { return .refused(.error(400, "missing_task", "\"task\" is required")) }
+        guard Request.isValidTask(task) else {
+            return .refused(.error(404, "unknown_task", "unknown task \"\(printable(task))\""))
+        }
+        return .ok(task: task, data: data)
+    }
+
+    static func response(_ result: Result<Response, WorkerFailure>, tenant: String, task: String, requestID: String) -> HTTPResponse {
+        switch result {
+        case .success(let r):
+            // The result goes into our JSON verbatim, so it must be JSON itself.
+            guard (try? JSONParser.parse(r.body)) != nil else {
+                return .error(502, "worker_bad_response", "the worker's result is not valid JSON")
+            }
+            var body = Array(#"{"tenant_id":"#.utf8)
+            appendJSONString(tenant, to: &body)
+            body += Array(#","task":"#.utf8)
+            appendJSONString(task, to: &body)
+            body += Array(#","request_id":"#.utf8)
+            appendJSONString(requestID, to: &body)
+            body += Array(#","result":"#.utf8)
+            body += r.body
+            body.append(0x7D)
+            return .json(200, body)
+        case .failure(let f):
+            return failure(f)
+        }
+    }
+
+    static func failure(_ f: WorkerFailure) -> HTTPResponse {
+        switch f {
+        case .crashed: return .error(502, "worker_crashed", "the worker stopped before it answered")
+        case .timedOut: return .error(504, "worker_timeout", "the task ran past request_timeout; its worker was stopped")
+        case .overloaded(let s):
+            return .error(503, "overloaded", "the tenant's workers are all busy; retry later", headers: [("Retry-After", String(max(1, s)))])
+        case .unavailable(let s, let reason):
+            return .error(503, "worker_unavailable", reason, headers: [("Retry-After", String(max(1, s)))])
+        case .task(let e):
+            switch e.code {
+            case .unknownTask: return .error(404, "unknown_task", e.message)
+            case .badRequest: return .error(400, "bad_request", e.message)
+            case .notFound: return .error(404, "not_found", e.message)
+            case .payloadTooLarge: return .error(413, "body_too_large", e.message)
+            default: return .error(500, "task_failed", e.message)
+            }
+        case .cancelled: return .error(499, "cancelled", "the request was cancelled")
+        case .shuttingDown: return .error(503, "draining", "the server is shutting down", headers: [("Retry-After", "1")])
+        case .invalidTenant: return .error(500, "internal", "invalid tenant")
+        }
+    }
+}
+
+/// /healthz: the process answers. /readyz: the store answers, the supervisor's loop turns
+/// and the worker executable is there.
+struct HealthService: Sendable {
+    let store: Store
+    let supervisor: SupervisorLink
+    let workerExecutable: String
+
+    func live(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        done(.json(200, Array(#"{"status":"ok"}"#.utf8)))
+    }
+
+    func ready(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        let storeOK = (try? store.ping()) != nil
+        let workerOK = access(workerExecutable, X_OK) == 0
+        supervisor.ping { supervisorOK in
+            let ok = storeOK && workerOK && supervisorOK
+            let body = #"{"status":"\#(ok ? "ready" : "not_ready")","checks":{"store":\#(storeOK),"supervisor":\#(supervisorOK),"worker_executable":\#(workerOK)}}"#
+            done(.json(ok ? 200 : 503, Array(body.utf8)))
+        }
+    }
+}
+
+/// GET /v1/admin/tenants and /v1/admin/tenants/{id}.
+struct RegistryService: Sendable {
+    let store: Store
+
+    func list(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        guard let records = try? store.tenants() else {
+            done(.error(503, "store_unavailable", "the state database does not answer"))
+            return
+        }
+        done(.json(200, JSONValue.object(JSONObject([("tenants", .array(records.map(Self.json)))])).serialized()))
+    }
+
+    func show(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        let id = context.pathParameter ?? ""
+        guard TenantIdentity.isValid(id: id), let record = try? store.tenant(id) else {
+            done(.error(404, "tenant_not_found", "no tenant \(printable(id))"))
+            return
+        }
+        done(.json(200, Self.json(record).serialized()))
+    }
+
+    static func json(_ r: TenantRecord) -> JSONValue {
+        .object(JSONObject([("id", .string(r.id)), ("name", .string(r.name)), ("status", .string(r.status.rawValue)),
+                            ("uid", .number(JSONNumber(Int64(r.uid)))), ("created_at", .number(JSONNumber(r.createdAt)))]))
+    }
+}
+
+/// Printable ASCII of untrusted input, for messages.
+func printable(_ s: String) -> String {
+    String(String.UnicodeScalarView(s.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
+}

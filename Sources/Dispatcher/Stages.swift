@@ -1,0 +1,191 @@
+// The stages of the request path, each one responsibility.
+import CBulkhead
+import Glibc
+import HTTPParser
+import HTTPServer
+import Store
+import Synchronization
+import Tenants
+
+/// Honours a well-formed incoming X-Request-Id (1–128 of A-Z a-z 0-9 . _ -), else makes one.
+public struct RequestIDStage: RequestStage {
+    private let counter = Counter()
+    public init() {}
+
+    public func apply(_ context: inout RequestContext) -> StageVerdict {
+        if let given = context.exchange.head.headers["X-Request-Id"], Self.isWellFormed(given) {
+            context.requestID = given
+        } else {
+            context.requestID = counter.next()
+        }
+        return .next
+    }
+
+    static func isWellFormed(_ s: String) -> Bool {
+        let b = s.utf8
+        return (1...128).contains(b.count) && b.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D
+        }
+    }
+
+    /// "<random prefix>-<sequence>": unique per process start, no syscall per request.
+    final class Counter: Sendable {
+        private let prefix: String
+        private let value = Atomic<UInt64>(0)
+        init() {
+            var bytes = [UInt8](repeating: 0, count: 6)
+            _ = bytes.withUnsafeMutableBytes { bh_random($0.baseAddress, $0.count) }
+            prefix = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        }
+        func next() -> String { prefix + "-" + String(value.add(1, ordering: .relaxed).newValue, radix: 16) }
+    }
+}
+
+/// CORS (`[cors] allowed_origins`): remembers an allowed Origin for the response stage and
+/// answers preflight requests itself, before authentication.
+public struct CORSStage: RequestStage, ResponseStage {
+    let origins: Set<String>
+    let any: Bool
+
+    public init(allowedOrigins: [String]) {
+        any = allowedOrigins.contains("*")
+        origins = Set(allowedOrigins.map { $0.lowercased() })
+    }
+
+    public func apply(_ context: inout RequestContext) -> StageVerdict {
+        guard !origins.isEmpty, let origin = context.exchange.head.headers["Origin"] else { return .next }
+        guard any || origins.contains(origin.lowercased()) else { return .next }
+        context.allowedOrigin = any ? "*" : origin
+        let head = context.exchange.head
+        if head.method == .options, let method = head.headers["Access-Control-Request-Method"] {
+            _ = method
+            return .respond(HTTPResponse(status: 204, headers: [
+                ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id"),
+                ("Access-Control-Max-Age", "600"),
+            ]))
+        }
+        return .next
+    }
+
+    public func apply(_ context: RequestContext, _ response: inout HTTPResponse) {
+        guard let origin = context.allowedOrigin else { return }
+        response.headers.append(("Access-Control-Allow-Origin", origin))
+        response.headers.append(("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy"))
+        if origin != "*" { response.headers.append(("Vary", "Origin")) }
+    }
+}
+
+/// Every response carries the request id.
+public struct StampRequestIDStage: ResponseStage {
+    public init() {}
+    public func apply(_ context: RequestContext, _ response: inout HTTPResponse) {
+        response.headers.append(("X-Request-Id", context.requestID))
+    }
+}
+
+/// Finds the route; 404 for an unknown path, 405 (with Allow) for a known path and the
+/// wrong method.
+public struct RouteStage: RequestStage {
+    let routes: [Route]
+    public init(routes: [Route]) { self.routes = routes }
+
+    public func apply(_ context: inout RequestContext) -> StageVerdict {
+        let head = context.exchange.head
+        var allowed: [String] = []
+        for route in routes {
+            var parameter: String?
+            if route.isPrefix {
+                guard head.path.hasPrefix(route.path), head.path.count > route.path.count else { continue }
+                parameter = String(head.path.dropFirst(route.path.count))
+            } else {
+                guard head.path == route.path else { continue }
+            }
+            if route.method == head.method || (route.method == .get && head.method == .head) {
+                context.route = route
+                context.pathParameter = parameter
+                return .next
+            }
+            allowed.append(Self.name(route.method))
+        }
+        if !allowed.isEmpty {
+            return .respond(.error(405, "method_not_allowed", "use \(allowed.joined(separator: " or ")) for \(head.path)",
+                                   headers: [("Allow", allowed.joined(separator: ", "))]))
+        }
+        return .respond(.error(404, "not_found", "no such endpoint"))
+    }
+
+    static func name(_ m: HTTPMethod) -> String {
+        switch m {
+        case .get: "GET"
+        case .head: "HEAD"
+        case .post: "POST"
+        case .put: "PUT"
+        case .delete: "DELETE"
+        case .options: "OPTIONS"
+        case .patch: "PATCH"
+        case .other(let s): s
+        }
+    }
+}
+
+/// Bearer tokens: 401 with `WWW-Authenticate` for missing or invalid credentials, 403 for
+/// valid ones without the right (wrong scope, admin key on a tenant route, suspended
+/// tenant). Failures go to the audit log with the client address, never the token.
+public struct AuthenticateStage: RequestStage {
+    let authenticator: Authenticator
+    let audit: AuditWriter?
+    let clock: @Sendable () -> Int64
+
+    public init(authenticator: Authenticator, audit: AuditWriter?, clock: @escaping @Sendable () -> Int64) {
+        self.authenticator = authenticator
+        self.audit = audit
+        self.clock = clock
+    }
+
+    public func apply(_ context: inout RequestContext) -> StageVerdict {
+        guard let route = context.route else { return .next }
+        if case .public_ = route.access { return .next }
+        guard let header = context.exchange.head.headers["Authorization"] else {
+            return .respond(.error(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
+                                   headers: [("WWW-Authenticate", #"Bearer realm="bulkhead""#)]))
+        }
+        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            return refuse(context, .invalidToken(.malformed), 401, "the Authorization header must be \"Bearer <key>\"")
+        }
+        let token = String(header.dropFirst(7))
+        let principal: Principal
+        switch authenticator.authenticate(token, now: clock()) {
+        case .success(let p): principal = p
+        case .failure(let f):
+            if f.isForbidden { return refuse(context, f, 403, "the tenant is suspended", code: "tenant_suspended") }
+            return refuse(context, f, 401, "the API key is not valid")
+        }
+        switch (route.access, principal) {
+        case (.tenant(let scope), .tenant):
+            guard principal.has(scope: scope) else {
+                return .respond(.error(403, "insufficient_scope", "this key does not have the \(scope) scope",
+                                       headers: [("WWW-Authenticate", #"Bearer error="insufficient_scope", scope="\#(scope)""#)]))
+            }
+        case (.tenant, .admin):
+            return .respond(.error(403, "forbidden", "an admin key cannot act as a tenant; use the tenant's own key"))
+        case (.admin, .admin):
+            break
+        case (.admin, .tenant):
+            return .respond(.error(403, "forbidden", "this endpoint needs an admin key"))
+        case (.public_, _):
+            break
+        }
+        context.principal = principal
+        return .next
+    }
+
+    private func refuse(_ context: RequestContext, _ failure: AuthFailure, _ status: Int, _ message: String,
+                        code: String = "invalid_token") -> StageVerdict {
+        audit?.record(AuditRecord(time: clock(), actor: "http \(context.exchange.peer)", action: "http.authenticate",
+                                  target: context.exchange.head.path.prefix(128).description, result: "refused: \(failure.code)",
+                                  detail: "request \(context.requestID)"))
+        let challenge = status == 401 ? [("WWW-Authenticate", #"Bearer error="invalid_token""#)] : []
+        return .respond(.error(status, code, message, headers: challenge))
+    }
+}

@@ -1,0 +1,358 @@
+// Connection: one client connection on its loop — read, parse, hand complete requests to
+// the handler, write responses in request order (pipelining), enforce timeouts and
+// backpressure.
+import CBulkhead
+import EventLoop
+import Glibc
+import HTTPParser
+import Posix
+
+final class Connection {
+    private let fd: FileDescriptor
+    let peer: String
+    private unowned let context: LoopContext
+    weak var server: HTTPServer?
+    private var token: LoopToken?
+    private var parser: HTTPRequestParser
+
+    // The request being received.
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    /// Requests handed to the handler, in order; a slot gets its response when ready.
+    private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?)] = []
+    private var nextSequence: UInt64 = 0
+
+    private var output = OutputQueue()
+    /// False once the connection is to close after the answers in flight: no more requests.
+    private var acceptingRequests = true
+    /// Backpressure: reading is paused while too much is in flight or unsent.
+    private var paused = false
+    private var wantWrite = false
+    /// Everything is answered and the connection closes once the output is written.
+    private var closeAfterWrite = false
+    private var closed = false
+    private var reading: Bool { acceptingRequests && !paused }
+
+    /// What the current deadline is for, and when (loop clock).
+    private enum Phase { case idle, head, body, busy }
+    private var phase = Phase.idle
+    private var deadline: UInt64 = 0
+
+    init(fd: consuming FileDescriptor, peer: String, context: LoopContext) {
+        self.fd = fd
+        self.peer = peer
+        self.context = context
+        self.server = context.server
+        self.parser = HTTPRequestParser(limits: context.server?.settings.limits ?? HTTPLimits())
+    }
+
+    /// A connection over the limit gets a short 503 and is closed; it never holds a slot.
+    static func refuseOverCapacity(_ fd: consuming FileDescriptor) {
+        let text = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 73\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections; retry\"}}".utf8)
+        _ = text.withUnsafeBytes { try? fd.send($0) }
+    }
+
+    func start() -> Bool {
+        guard let t = try? context.loop.register(fd: fd.rawValue, interest: .readable, { [unowned self] events in self.ready(events) })
+        else { return false }
+        token = t
+        setPhase(.idle)
+        if server?.isDraining == true { startDraining() }
+        return true
+    }
+
+    // MARK: Reading
+
+    private func ready(_ events: IOEvents) {
+        if events.contains(.writable) { flush() }
+        if closed { return }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
+    }
+
+    private func readAvailable() {
+        while reading && !closed {
+            let n = context.readBuffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { return }
+                abort(reason: "read failed")
+                return
+            }
+            if n == 0 {
+                // The client is gone (or half-closed): nobody will read our answers.
+                abort(reason: "closed by the client")
+                return
+            }
+            context.readBuffer.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            parse()
+            if n < context.readBuffer.count { return }  // drained the socket
+        }
+    }
+
+    private func parse() {
+        while reading && !closed {
+            let event: HTTPEvent?
+            do { event = try parser.next() } catch {
+                acceptingRequests = false
+                let response = HTTPResponse.error(error.status, Self.code(for: error.status), error.reason, close: true)
+                enqueueFinished(response)
+                return
+            }
+            guard let event else {
+                if phase == .idle && !parser.isIdle { setPhase(.head) }
+                return
+            }
+            switch event {
+            case .head(let h):
+                head = h
+                body = []
+                if let length = h.contentLength { body.reserveCapacity(length) }
+                setPhase(h.contentLength ?? (h.isChunked ? 1 : 0) > 0 ? .body : .busy)
+                if h.expectsContinue && slots.isEmpty { output.append(Self.continueLine) ; flush() }
+            case .body(let bytes):
+                body += bytes
+            case .end:
+                guard let h = head else { continue }
+                head = nil
+                dispatch(h, body)
+                body = []
+            }
+        }
+    }
+
+    private func dispatch(_ head: HTTPRequestHead, _ body: [UInt8]) {
+        guard let server else { return }
+        let sequence = nextSequence
+        nextSequence += 1
+        let exchange = HTTPExchange(head: head, body: body, peer: peer, loop: context.loop, connection: self, sequence: sequence)
+        slots.append((sequence, exchange, nil))
+        if !head.keepAlive || server.isDraining { stopReading() }
+        if slots.count >= server.settings.maxPipelined || output.bytes >= server.settings.maxBufferedOutput { pauseReading() }
+        setPhase(.busy)
+        server.handler.handle(exchange)
+    }
+
+    // MARK: Responses
+
+    /// A handler's answer for request `sequence` (on the loop).
+    func complete(_ sequence: UInt64, _ response: HTTPResponse) {
+        guard !closed, let i = slots.firstIndex(where: { $0.sequence == sequence }) else { return }
+        slots[i].response = response
+        slots[i].exchange = nil
+        writeReady()
+    }
+
+    /// A response that needs no handler (parse errors), after those already queued.
+    private func enqueueFinished(_ response: HTTPResponse) {
+        let sequence = nextSequence
+        nextSequence += 1
+        slots.append((sequence, nil, response))
+        writeReady()
+    }
+
+    /// Serialises the answered requests at the head of the line, in order.
+    private func writeReady() {
+        let date = context.date()
+        while let first = slots.first, let response = first.response {
+            slots.removeFirst()
+            let closing = response.close || (!acceptingRequests || (server?.isDraining ?? true)) && slots.isEmpty
+            var headBytes: [UInt8] = []
+            headBytes.reserveCapacity(256)
+            response.serializeHead(into: &headBytes, date: date, closing: closing, omitBody: false)
+            output.append(headBytes)
+            if !response.body.isEmpty { output.append(response.body) }
+            if closing {
+                acceptingRequests = false
+                closeAfterWrite = true
+                updateInterest()
+                slots.removeAll()
+                break
+            }
+        }
+        flush()
+        if !closed && slots.isEmpty && acceptingRequests { setPhase(parser.isIdle ? .idle : .head) }
+        resumeReadingIfRoom()
+    }
+
+    private func flush() {
+        guard !closed else { return }
+        switch output.write(to: fd.rawValue) {
+        case .done:
+            setWriteInterest(false)
+            if closeAfterWrite { finish() }
+        case .wouldBlock:
+            setWriteInterest(true)
+        case .failed:
+            abort(reason: "write failed")
+        }
+    }
+
+    // MARK: Flow control
+
+    /// Backpressure: with too much unsent output or too many requests in flight, stop
+    /// reading until the client has taken some.
+    private func pauseReading() {
+        guard !paused else { return }
+        paused = true
+        updateInterest()
+    }
+
+    private func resumeReadingIfRoom() {
+        guard !closed, paused, acceptingRequests, let server else { return }
+        guard slots.count < server.settings.maxPipelined, output.bytes < server.settings.maxBufferedOutput else { return }
+        paused = false
+        updateInterest()
+        parse()  // pipelined requests already buffered
+    }
+
+    /// This request is the last one on the connection.
+    private func stopReading() {
+        acceptingRequests = false
+        updateInterest()
+    }
+
+    private func setWriteInterest(_ on: Bool) {
+        guard on != wantWrite else { return }
+        wantWrite = on
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        guard let token, !closed else { return }
+        var interest: IOEvents = []
+        if reading { interest.insert(.readable) }
+        if wantWrite { interest.insert(.writable) }
+        try? context.loop.setInterest(token, fd: fd.rawValue, interest)
+    }
+
+    // MARK: Timeouts and draining
+
+    private func setPhase(_ p: Phase) {
+        guard let server else { return }
+        phase = p
+        let s = server.settings
+        switch p {
+        case .idle: deadline = context.loop.now &+ EventLoop.nanoseconds(s.keepaliveTimeout)
+        case .head: deadline = context.loop.now &+ EventLoop.nanoseconds(s.headerTimeout)
+        case .body: deadline = context.loop.now &+ EventLoop.nanoseconds(s.bodyTimeout)
+        case .busy: deadline = .max  // the worker's request_timeout bounds it
+        }
+    }
+
+    func checkDeadline(_ now: UInt64) {
+        guard !closed, now >= deadline else { return }
+        switch phase {
+        case .idle:
+            finish()  // an idle keep-alive connection just goes
+        case .head, .body:
+            // Slow or stalled client: answer 408 and close; it never reached a worker.
+            acceptingRequests = false
+            updateInterest()
+            deadline = .max
+            enqueueFinished(.error(408, "request_timeout",
+                                   phase == .head ? "the request head was not received in time" : "the request body was not received in time",
+                                   close: true))
+        case .busy:
+            break
+        }
+    }
+
+    /// Idle connections close now; one with requests in flight answers them, the last
+    /// with `Connection: close`; a half-received request is read to its end and answered.
+    func startDraining() {
+        guard !closed else { return }
+        if slots.isEmpty && parser.isIdle && output.bytes == 0 {
+            finish()
+        } else if !slots.isEmpty {
+            stopReading()
+        }
+    }
+
+    // MARK: Closing
+
+    /// The client went away or the socket failed: cancel what is in flight, close.
+    private func abort(reason: String) {
+        for slot in slots { slot.exchange?.onCancel?() }
+        slots.removeAll()
+        finish()
+    }
+
+    private func finish() {
+        guard !closed else { return }
+        closed = true
+        if let token { context.loop.deregister(token, fd: fd.rawValue) }
+        token = nil
+        context.closed(self)
+    }
+
+    static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    static func code(for status: Int) -> String {
+        switch status {
+        case 413: "body_too_large"
+        case 414: "uri_too_long"
+        case 417: "expectation_failed"
+        case 431: "headers_too_large"
+        case 501: "not_implemented"
+        case 505: "http_version_not_supported"
+        default: "bad_request"
+        }
+    }
+}
+
+/// Response bytes waiting for the socket, written with writev (no copying into one buffer).
+struct OutputQueue {
+    private var chunks: [[UInt8]] = []
+    private var offset = 0  // into chunks[0]
+    private(set) var bytes = 0
+
+    enum Result { case done, wouldBlock, failed }
+
+    mutating func append(_ chunk: [UInt8]) {
+        guard !chunk.isEmpty else { return }
+        chunks.append(chunk)
+        bytes += chunk.count
+    }
+
+    mutating func write(to fd: Int32) -> Result {
+        while !chunks.isEmpty {
+            let count = min(chunks.count, 64)
+            var written = 0
+            let n: Int = withIOVecs(count) { iov in writev(fd, iov, Int32(count)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno == EAGAIN ? .wouldBlock : .failed
+            }
+            written = n
+            bytes -= written
+            while written > 0 {
+                let left = chunks[0].count - offset
+                if written >= left {
+                    written -= left
+                    chunks.removeFirst()
+                    offset = 0
+                } else {
+                    offset += written
+                    written = 0
+                }
+            }
+        }
+        return .done
+    }
+
+    /// iovecs for the first `count` chunks (the first one from `offset`).
+    private func withIOVecs<R>(_ count: Int, _ body: (UnsafePointer<iovec>) -> R) -> R {
+        var iov = [iovec](repeating: iovec(), count: count)
+        return withUnsafeChunkPointers(count, 0, &iov, body)
+    }
+
+    private func withUnsafeChunkPointers<R>(_ count: Int, _ i: Int, _ iov: inout [iovec], _ body: (UnsafePointer<iovec>) -> R) -> R {
+        if i == count { return iov.withUnsafeBufferPointer { body($0.baseAddress!) } }
+        return chunks[i].withUnsafeBytes { raw in
+            let skip = i == 0 ? offset : 0
+            iov[i] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + skip), iov_len: raw.count - skip)
+            return withUnsafeChunkPointers(count, i + 1, &iov, body)
+        }
+    }
+}
