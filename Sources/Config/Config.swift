@@ -201,6 +201,8 @@ extension Config {
         public var spawnTimeout: Duration
         /// `restart_backoff_max`: the ceiling of the back-off between restarts of a crashing worker.
         public var restartBackoffMax: Duration
+        /// `pipeline_depth`: requests one worker may have in flight (answered in order).
+        public var pipelineDepth: Int
 
         public init() {
             executable = nil
@@ -211,6 +213,7 @@ extension Config {
             maxRequests = 0
             spawnTimeout = .seconds(5)
             restartBackoffMax = .seconds(30)
+            pipelineDepth = 16
         }
 
         /// The worker executable: `executable`, or `bulkhead-worker` in `daemonDirectory`

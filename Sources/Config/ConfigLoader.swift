@@ -147,6 +147,7 @@ let configKeys: [ConfigKey] = [
     ConfigKey("workers", "max_requests") { c, v, _ throws(ValueError) in c.workers.maxRequests = try ValueSyntax.integer(v, in: 0...Int.max) },
     ConfigKey("workers", "spawn_timeout") { c, v, _ throws(ValueError) in c.workers.spawnTimeout = try positiveDuration(v) },
     ConfigKey("workers", "restart_backoff_max") { c, v, _ throws(ValueError) in c.workers.restartBackoffMax = try positiveDuration(v) },
+    ConfigKey("workers", "pipeline_depth") { c, v, _ throws(ValueError) in c.workers.pipelineDepth = try ValueSyntax.integer(v, in: 1...256) },
 
     ConfigKey("sandbox", "uid_base") { c, v, _ throws(ValueError) in c.sandbox.uidBase = try ValueSyntax.integer(v, in: 1000...UInt32.max) },
     ConfigKey("sandbox", "uid_count") { c, v, _ throws(ValueError) in c.sandbox.uidCount = try ValueSyntax.integer(v, in: 1...UInt32.max) },

@@ -134,11 +134,11 @@ public final class EventLoop: @unchecked Sendable {
         timers[token.id] = nil
     }
 
-    /// Runs `work` on this thread after the current handler returns.
+    /// Runs `work` on this thread at the end of this loop turn, after every event of the
+    /// turn was handled (so work queued by several handlers is done once, in one go).
     public func executeSoon(_ work: @escaping () -> Void) {
         assertInLoop()
         deferred.append(work)
-        _ = bh_eventfd_signal(wakeFD.rawValue)
     }
 
     /// Delivers `signals` through a signalfd to `handler`. The signals are blocked in the

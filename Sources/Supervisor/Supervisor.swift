@@ -80,7 +80,7 @@ public final class Supervisor {
         let pool = pool(for: tenant)
         let pending = Pending(ticket: ticket.id, task: task, body: body, completion: completion)
 
-        if let worker = pool.workers.first(where: { $0.state == .idle }) {
+        if let worker = pool.workers.first(where: { $0.state == .idle && accepts($0) }) {
             start(pending, on: worker, in: pool)
             return ticket
         }
@@ -88,6 +88,11 @@ public final class Supervisor {
         if !live, pool.throttledUntil > loop.now {
             completion(.failure(.unavailable(retryAfterSeconds: retryAfter(until: pool.throttledUntil),
                                              reason: "worker restarts for this tenant are throttled after repeated crashes")))
+            return ticket
+        }
+        // No idle worker and the pool is at its cap: pipeline onto the least loaded one.
+        if pool.workers.count >= settings.maxWorkersPerTenant, pool.queue.isEmpty, let worker = leastLoaded(pool) {
+            start(pending, on: worker, in: pool)
             return ticket
         }
         // Room to wait: the queue, plus one place for each worker that is or can be started.
@@ -113,7 +118,7 @@ public final class Supervisor {
         guard let pool = pools[ticket.tenant] else { return }
         if let pending = pool.queue.first(where: { $0.ticket == ticket.id }) {
             dequeue(pending, from: pool)?.completion(.failure(.cancelled))
-        } else if let worker = pool.workers.first(where: { $0.current?.ticket == ticket.id }) {
+        } else if let worker = pool.workers.first(where: { $0.inflight.contains { $0.ticket == ticket.id } }) {
             worker.send(.cancel, requestID: ticket.id)
         }
     }
@@ -131,7 +136,7 @@ public final class Supervisor {
         }
         if let stopped { pool.whenEmpty.append(stopped) }
         for pending in pool.queue { dequeue(pending, from: pool)?.completion(.failure(.shuttingDown)) }
-        for worker in pool.workers where worker.state != .busy && worker.state != .draining { retire(worker, reason: .shutdown) }
+        for worker in pool.workers where worker.state == .idle || worker.state == .starting { retire(worker, reason: .shutdown) }
         for worker in pool.workers where worker.state == .busy {
             worker.expectingExit = true
             loop.schedule(after: settings.exitGrace) { [weak worker] in worker?.kill() }
@@ -183,7 +188,9 @@ public final class Supervisor {
         return pools.values.sorted { $0.tenant.id < $1.tenant.id }.map { pool in
             PoolSnapshot(
                 tenant: pool.tenant.id,
-                workers: pool.workers.map { .init(pid: $0.pid, state: $0.state.rawValue, requestsServed: $0.served) },
+                workers: pool.workers.map {
+                    .init(pid: $0.pid, state: $0.state.rawValue, requestsServed: $0.served, inFlight: $0.inflight.count)
+                },
                 queued: pool.queue.count, consecutiveFailures: pool.consecutiveFailures,
                 throttledUntil: pool.throttledUntil > loop.now ? pool.throttledUntil : 0)
         }
@@ -205,10 +212,8 @@ public final class Supervisor {
     /// Hands queued requests to idle workers and starts workers for the rest, within the
     /// pool's cap and its crash-loop throttle.
     private func dispatch(_ pool: Pool) {
-        while !pool.queue.isEmpty, let worker = pool.workers.first(where: { $0.state == .idle }) {
-            let pending = pool.queue.removeFirst()
-            pending.queueTimer.map(loop.cancelTimer)
-            start(pending, on: worker, in: pool)
+        while !pool.queue.isEmpty, let worker = pool.workers.first(where: { $0.state == .idle && accepts($0) }) {
+            assignQueued(pool, to: worker)
         }
         while pool.queue.count > pool.starting, pool.workers.count < settings.maxWorkersPerTenant, !stopping {
             let now = loop.now
@@ -220,10 +225,31 @@ public final class Supervisor {
                         self.dispatch(pool)
                     }
                 }
-                return
+                break
             }
-            guard spawn(in: pool) else { return }
+            guard spawn(in: pool) else { break }
         }
+        // What no idle or starting worker will take is pipelined onto busy ones.
+        while pool.queue.count > pool.starting, let worker = leastLoaded(pool) {
+            assignQueued(pool, to: worker)
+        }
+    }
+
+    private func assignQueued(_ pool: Pool, to worker: WorkerProcess) {
+        let pending = pool.queue.removeFirst()
+        pending.queueTimer.map(loop.cancelTimer)
+        start(pending, on: worker, in: pool)
+    }
+
+    /// A worker may take another request: ready, not going away, below the pipeline depth
+    /// and below its recycling count.
+    private func accepts(_ w: WorkerProcess) -> Bool {
+        (w.state == .idle || w.state == .busy) && !w.expectingExit && w.inflight.count < settings.pipelineDepth
+            && (settings.maxRequestsPerWorker == 0 || w.assigned < settings.maxRequestsPerWorker)
+    }
+
+    private func leastLoaded(_ pool: Pool) -> WorkerProcess? {
+        pool.workers.filter(accepts).min { $0.inflight.count < $1.inflight.count }
     }
 
     private func spawn(in pool: Pool) -> Bool {
@@ -295,40 +321,44 @@ public final class Supervisor {
     private func start(_ pending: Pending, on worker: WorkerProcess, in pool: Pool) {
         worker.lifecycleTimer.map(loop.cancelTimer)
         worker.lifecycleTimer = nil
+        let ticket = pending.ticket
         let timer = loop.schedule(after: settings.requestTimeout) { [weak self, weak worker] in
-            guard let self, let worker, let current = worker.current, current.ticket == pending.ticket else { return }
+            guard let self, let worker, worker.inflight.contains(where: { $0.ticket == ticket }) else { return }
             self.counters.killedForTimeout += 1
             self.log.warning("worker_request_timeout", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
-            worker.current = nil
             worker.kill()
-            current.completion(.failure(.timedOut))
+            // Requests behind it in the same worker waited as long: they time out with it.
+            self.failInflight(worker, .timedOut)
         }
         worker.state = .busy
-        worker.current = .init(ticket: pending.ticket, completion: pending.completion, timer: timer)
-        worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: pending.ticket)
+        worker.assigned += 1
+        worker.inflight.append(.init(ticket: ticket, completion: pending.completion, timer: timer))
+        worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: ticket)
     }
 
-    /// The request a worker was running is over; the worker is idle again, or recycled.
+    /// The oldest request in flight on `worker` is answered.
     private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
-        guard let current = worker.current else { return }
-        loop.cancelTimer(current.timer)
-        worker.current = nil
+        guard !worker.inflight.isEmpty else { return }
+        let done = worker.inflight.removeFirst()
+        loop.cancelTimer(done.timer)
         worker.served += 1
         pool.consecutiveFailures = 0
-        if stopping || worker.expectingExit {
-            retire(worker, reason: .shutdown)
-        } else if settings.maxRequestsPerWorker > 0 && worker.served >= settings.maxRequestsPerWorker {
-            counters.recycled += 1
-            retire(worker, reason: .recycle)
-        } else {
-            worker.state = .idle
-            worker.lifecycleTimer = loop.schedule(after: settings.idleTimeout) { [weak self, weak worker] in
-                guard let self, let worker, worker.state == .idle else { return }
-                self.counters.reapedIdle += 1
-                self.retire(worker, reason: .idle)
+        if worker.inflight.isEmpty {
+            if stopping || worker.expectingExit {
+                retire(worker, reason: .shutdown)
+            } else if settings.maxRequestsPerWorker > 0 && worker.assigned >= settings.maxRequestsPerWorker {
+                counters.recycled += 1
+                retire(worker, reason: .recycle)
+            } else {
+                worker.state = .idle
+                worker.lifecycleTimer = loop.schedule(after: settings.idleTimeout) { [weak self, weak worker] in
+                    guard let self, let worker, worker.state == .idle else { return }
+                    self.counters.reapedIdle += 1
+                    self.retire(worker, reason: .idle)
+                }
             }
         }
-        current.completion(result)
+        done.completion(result)
         dispatch(pool)
     }
 
@@ -408,9 +438,9 @@ public final class Supervisor {
                     self.retire(worker, reason: .idle)
                 }
             }
-        case (.busy, .response(let response)) where requestID == worker.current?.ticket:
+        case (.busy, .response(let response)) where requestID == worker.inflight.first?.ticket:
             finish(worker, in: pool, with: .success(response))
-        case (.busy, .error(let error)) where requestID == worker.current?.ticket:
+        case (.busy, .error(let error)) where requestID == worker.inflight.first?.ticket:
             finish(worker, in: pool, with: .failure(error.code == .cancelled ? .cancelled : .task(error)))
         case (_, .pong):
             break
@@ -426,7 +456,7 @@ public final class Supervisor {
                                                 ("reason", .string(reason))])
         worker.kill()
         worker.expectingExit = false  // a broken worker counts towards the crash loop
-        failCurrent(worker, .crashed("the worker broke the protocol"))
+        failInflight(worker, .crashed("the worker broke the protocol"))
         worker.state = .draining
     }
 
@@ -435,7 +465,7 @@ public final class Supervisor {
             log.warning("worker_connection_lost", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
                                                    ("reason", .string(reason))])
         }
-        failCurrent(worker, .crashed("the worker's connection was lost"))
+        failInflight(worker, .crashed("the worker's connection was lost"))
         worker.state = .draining
     }
 
@@ -448,7 +478,7 @@ public final class Supervisor {
         worker.lifecycleTimer.map(loop.cancelTimer)
         let wasStarting = !worker.wasReady
         let crashed = !worker.expectingExit || !(status.isCleanExit || status.kind == .signalled(SIGKILL))
-        failCurrent(worker, .crashed("the worker \(status)"))
+        failInflight(worker, .crashed("the worker \(status)"))
         guard let pool = pools[worker.tenant.id] else { return }
         pool.workers.removeAll { $0 === worker }
         if crashed {
@@ -475,10 +505,13 @@ public final class Supervisor {
         finishShutdownIfDone()
     }
 
-    private func failCurrent(_ worker: WorkerProcess, _ failure: WorkerFailure) {
-        guard let current = worker.current else { return }
-        loop.cancelTimer(current.timer)
-        worker.current = nil
-        current.completion(.failure(failure))
+    /// Every request in flight on `worker` fails (it died, hung or broke the protocol).
+    private func failInflight(_ worker: WorkerProcess, _ failure: WorkerFailure) {
+        let all = worker.inflight
+        worker.inflight.removeAll()
+        for r in all {
+            loop.cancelTimer(r.timer)
+            r.completion(.failure(failure))
+        }
     }
 }

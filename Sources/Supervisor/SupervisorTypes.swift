@@ -51,6 +51,9 @@ public struct SupervisorSettings: Sendable {
     public var maxFramePayload: Int
     /// Fork workers from a pre-started spawner process (fast) instead of exec'ing each.
     public var useSpawner: Bool
+    /// Requests one worker may have in flight, answered in order (1 = one at a time).
+    /// More amortises wake-ups and writes under load; an idle worker is always preferred.
+    public var pipelineDepth: Int
 
     public init(executable: String, volumesRoot: String, volumePrefix: String = "tenant", autoCreateVolumes: Bool = true,
                 maxWorkersPerTenant: Int = 4, queueLimit: Int = 64, idleTimeout: Duration = .seconds(60),
@@ -58,7 +61,7 @@ public struct SupervisorSettings: Sendable {
                 spawnTimeout: Duration = .seconds(5), restartBackoffBase: Duration = .milliseconds(100),
                 restartBackoffMax: Duration = .seconds(30), exitGrace: Duration = .seconds(5),
                 limits: ResourceLimits, seccompPolicyFile: String? = nil, maxFramePayload: Int = Wire.defaultMaxPayload,
-                useSpawner: Bool = true) {
+                useSpawner: Bool = true, pipelineDepth: Int = 16) {
         self.executable = executable
         self.volumesRoot = volumesRoot
         self.volumePrefix = volumePrefix
@@ -76,6 +79,7 @@ public struct SupervisorSettings: Sendable {
         self.seccompPolicyFile = seccompPolicyFile
         self.maxFramePayload = maxFramePayload
         self.useSpawner = useSpawner
+        self.pipelineDepth = max(1, pipelineDepth)
     }
 }
 
@@ -114,6 +118,7 @@ public struct PoolSnapshot: Sendable, Equatable {
         public let pid: Int32
         public let state: String
         public let requestsServed: Int
+        public let inFlight: Int
     }
     public let tenant: String
     public let workers: [WorkerInfo]

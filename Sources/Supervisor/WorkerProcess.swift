@@ -8,7 +8,7 @@ import Wire
 final class WorkerProcess {
     enum State: String { case starting, idle, busy, draining }
 
-    /// The request a busy worker is running.
+    /// A request sent to the worker and not answered yet.
     struct InFlight {
         let ticket: UInt64
         let completion: WorkerCompletion
@@ -22,7 +22,10 @@ final class WorkerProcess {
     /// It completed its jail and said HELLO at some point.
     var wasReady = false
     var served = 0
-    var current: InFlight?
+    /// Requests handed to it so far (recycling counts these, so none is sent past the limit).
+    var assigned = 0
+    /// Sent and unanswered, oldest first: the worker answers in order.
+    var inflight: [InFlight] = []
     /// We asked it to go (GOAWAY) or killed it on purpose: its exit is not a crash.
     var expectingExit = false
     /// Spawn, idle or exit-grace timer, whichever applies to the current state.
@@ -119,11 +122,20 @@ final class WorkerProcess {
 
     // MARK: Commands from the supervisor
 
+    /// Queues a frame; all frames queued in one loop turn go out in one write.
     func send(_ message: Message, requestID: UInt64) {
         guard socketToken != nil else { return }
         message.encode(requestID: requestID, into: &outbox)
-        flush()
+        if !flushScheduled {
+            flushScheduled = true
+            loop.executeSoon { [weak self] in
+                self?.flushScheduled = false
+                self?.flush()
+            }
+        }
     }
+
+    private var flushScheduled = false
 
     /// SIGKILL through the pidfd: never a recycled pid.
     func kill() {

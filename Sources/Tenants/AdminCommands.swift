@@ -174,6 +174,7 @@ public final class AdminCommands: ControlHandler {
             ("keys", .number(JSONNumber(keyCount))),
             ("workers", .number(JSONNumber(pool?.workers.count ?? 0))),
             ("queued", .number(JSONNumber(pool?.queued ?? 0))),
+            ("in_flight", .number(JSONNumber(pool?.workers.reduce(0) { $0 + $1.inFlight } ?? 0))),
         ])
         return .object(object)
     }

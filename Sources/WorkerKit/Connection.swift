@@ -1,4 +1,6 @@
-// The worker's end of its socket (fd 3): blocking frame reads and writes.
+// The worker's end of its socket (fd 3): blocking frame reads, buffered writes. The
+// supervisor may pipeline requests; answers queue up and go out in one write when no
+// more input is waiting (or the oldest has waited a millisecond).
 import Glibc
 import Posix
 import Wire
@@ -14,9 +16,10 @@ final class Connection {
     private var decoder: FrameDecoder
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var output: [UInt8] = []
-    /// A GOAWAY arrived while a task ran: exit once it is answered.
-    var goingAway = false
+    private var outputSince: UInt64 = 0
     private var cancelled: Set<UInt64> = []
+    /// Frames read while a task ran (pipelined requests), handled next.
+    private var inbox: [(Message, UInt64)] = []
 
     init(fd: Int32, maxFrame: Int) {
         self.fd = fd
@@ -24,9 +27,21 @@ final class Connection {
         output.reserveCapacity(64 * 1024)
     }
 
-    func send(_ message: Message, requestID: UInt64) throws(ConnectionClosed) {
-        output.removeAll(keepingCapacity: true)
+    /// Queues a frame; `flush` (or `receive`, before it blocks) writes it.
+    func send(_ message: Message, requestID: UInt64) {
+        if output.isEmpty { outputSince = Posix.monotonicNanoseconds() }
         message.encode(requestID: requestID, into: &output)
+    }
+
+    /// Writes what is queued if nothing else is waiting to be answered, or if the oldest
+    /// queued answer is a millisecond old.
+    func flushIfIdle() throws(ConnectionClosed) {
+        guard !output.isEmpty else { return }
+        if inbox.isEmpty && decoder.bufferedByteCount == 0 && !readable() { return try flush() }
+        if Posix.monotonicNanoseconds() - outputSince > 1_000_000 { try flush() }
+    }
+
+    func flush() throws(ConnectionClosed) {
         var offset = 0
         while offset < output.count {
             let n = output.withUnsafeBytes { raw in
@@ -38,15 +53,21 @@ final class Connection {
             }
             offset += n
         }
+        output.removeAll(keepingCapacity: true)
     }
 
-    /// Blocks until a whole frame is there.
+    /// The next frame; blocks (after writing everything queued) until one is there.
     func receive() throws(ConnectionClosed) -> (Message, UInt64) {
+        if !inbox.isEmpty { return inbox.removeFirst() }
         while true {
             if let next = try decodeNext() { return next }
+            try flush()
             try fill()
         }
     }
+
+    /// Whether request `id` was cancelled before it started.
+    func wasCancelled(_ id: UInt64) -> Bool { cancelled.contains(id) }
 
     /// Whether request `id` was cancelled, reading whatever the supervisor sent meanwhile
     /// without blocking.
@@ -69,8 +90,8 @@ final class Connection {
     func handleWhileBusy(_ message: Message, requestID: UInt64) throws(ConnectionClosed) {
         switch message {
         case .cancel: cancelled.insert(requestID)
-        case .ping(let nonce): try send(.pong(nonce: nonce), requestID: requestID)
-        case .goaway: goingAway = true
+        case .ping(let nonce): send(.pong(nonce: nonce), requestID: requestID)
+        case .request, .goaway: inbox.append((message, requestID))  // in order, after this one
         default: throw ConnectionClosed(reason: "unexpected \(message.kind) frame while busy", clean: false)
         }
     }

@@ -83,7 +83,7 @@ public struct Worker {
     private func handshake(_ connection: Connection) throws(ConnectionClosed) {
         let hello = Hello(minVersion: Wire.supportedVersions.lowerBound, maxVersion: Wire.supportedVersions.upperBound,
                           pid: UInt32(getpid()), agent: agent)
-        try connection.send(.hello(hello), requestID: 0)
+        connection.send(.hello(hello), requestID: 0)
         let (reply, _) = try connection.receive()
         switch reply {
         case .hello(let theirs):
@@ -98,18 +98,22 @@ public struct Worker {
     }
 
     private func serve(_ connection: Connection, tenantID: String) throws(ConnectionClosed) {
-        while !connection.goingAway {
+        while true {
             let (message, id) = try connection.receive()
             switch message {
             case .request(let request):
-                let answer = perform(request, id: id, tenantID: tenantID, connection: connection)
+                let answer = connection.wasCancelled(id)
+                    ? .error(ErrorMessage(code: .cancelled, message: "request cancelled"))
+                    : perform(request, id: id, tenantID: tenantID, connection: connection)
                 connection.finished(id)
-                try connection.send(answer, requestID: id)
+                connection.send(answer, requestID: id)
+                try connection.flushIfIdle()
             case .cancel:
                 break  // the request already finished; its answer is on the way
             case .ping(let nonce):
-                try connection.send(.pong(nonce: nonce), requestID: id)
+                connection.send(.pong(nonce: nonce), requestID: id)
             case .goaway:
+                try connection.flush()
                 return
             default:
                 throw ConnectionClosed(reason: "unexpected \(message.kind) frame", clean: false)

@@ -62,6 +62,7 @@ let goodValues: [GoodValue] = [
     GoodValue("workers", "max_requests", "10000") { $0.workers.maxRequests = 10_000 },
     GoodValue("workers", "spawn_timeout", "1500ms") { $0.workers.spawnTimeout = .milliseconds(1500) },
     GoodValue("workers", "restart_backoff_max", "1d") { $0.workers.restartBackoffMax = .seconds(86_400) },
+    GoodValue("workers", "pipeline_depth", "1") { $0.workers.pipelineDepth = 1 },
     GoodValue("sandbox", "uid_base", "1000") { $0.sandbox.uidBase = 1000 },
     GoodValue("sandbox", "uid_count", "1") { $0.sandbox.uidCount = 1 },
     GoodValue("sandbox", "memory_limit", "1GiB") { $0.sandbox.memoryLimit = 1 << 30 },
@@ -238,6 +239,7 @@ let badValues: [BadValue] = [
     BadValue("workers", "request_timeout", "0s", #"invalid duration "0s" for request_timeout: must be greater than 0"#),
     BadValue("workers", "max_requests", "-5", #"invalid number "-5" for max_requests: must be at least 0"#),
     BadValue("workers", "spawn_timeout", "5 s", #"invalid duration "5 s" for spawn_timeout: \#(durationReason)"#),
+    BadValue("workers", "pipeline_depth", "0", #"invalid number "0" for pipeline_depth: must be between 1 and 256"#),
     BadValue("workers", "restart_backoff_max", "0ms", #"invalid duration "0ms" for restart_backoff_max: must be greater than 0"#),
     // [sandbox]
     BadValue("sandbox", "uid_base", "999", #"invalid number "999" for uid_base: must be at least 1000"#),

@@ -154,9 +154,9 @@ struct MessageTests {
         let names = ErrorCode.known.map(\.name)
         #expect(names == [
             "unknown_task", "bad_request", "task_failed", "protocol_error", "version_unsupported",
-            "cancelled", "overloaded", "payload_too_large", "not_found", "internal",
+            "cancelled", "overloaded", "payload_too_large", "not_found", "internal", "forbidden", "conflict",
         ])
-        #expect(ErrorCode.known.map(\.rawValue) == Array(1...10))
+        #expect(ErrorCode.known.map(\.rawValue) == Array(1...12))
         #expect(ErrorCode.internal.rawValue == 10)
         #expect(ErrorCode(rawValue: 0).name == "error_0")
         #expect(ErrorCode(rawValue: 4242).name == "error_4242")
