@@ -64,9 +64,13 @@ let package = Package(
             name: "bulkhead-bench-worker", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Log"],
             path: "Benchmarks/WorkerStart"),
 
+        .executableTarget(name: "bulkhead-bench-auth", dependencies: ["Auth"], path: "Benchmarks/TokenVerify"),
+        .executableTarget(name: "bulkhead-bench-http", dependencies: ["HTTPParser"], path: "Benchmarks/HTTPParse"),
+
         .testTarget(name: "WireTests", dependencies: ["Wire"], resources: [.copy("Golden")]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants"]),

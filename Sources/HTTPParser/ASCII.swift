@@ -23,6 +23,13 @@ enum ASCII {
         return false
     }
 
+    /// The reg-name bytes accepted in a host: letters, digits, `-._~%` (no sub-delims).
+    @inline(__always) static func isRegNameByte(_ b: UInt8) -> Bool {
+        if b < 64 { return (0x03FF_6020_0000_0000 as UInt64) >> UInt64(b) & 1 != 0 }
+        if b < 128 { return (0x47FF_FFFE_87FF_FFFE as UInt64) >> UInt64(b &- 64) & 1 != 0 }
+        return false
+    }
+
     /// field-vchar / SP / HTAB / obs-text: every byte but the CTLs (HTAB excepted) and DEL.
     @inline(__always) static func isFieldValueByte(_ b: UInt8) -> Bool {
         b >= 0x20 ? b != 0x7F : b == htab
@@ -57,6 +64,49 @@ enum ASCII {
     /// The second byte of a quoted-pair: HTAB, SP, VCHAR, obs-text.
     @inline(__always) static func isQuotedPairByte(_ b: UInt8) -> Bool {
         b == htab || (b >= 0x20 && b != 0x7F)
+    }
+
+    /// The index of the first byte at or after `i` (before `end`) that is not a field-value byte or is
+    /// HTAB, eight bytes at a time: the loop that most head bytes go through.
+    @inline(__always)
+    static func skipFieldValueBytes(_ p: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
+        var i = start
+        if let base = p.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while end &- i >= 8 {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                // A byte below 0x20 or equal to 0x7F sets a high bit (SWAR "has less" / "has zero").
+                let del = w ^ 0x7F7F_7F7F_7F7F_7F7F
+                let flags =
+                    ((w &- 0x2020_2020_2020_2020) & ~w) | ((del &- 0x0101_0101_0101_0101) & ~del)
+                if flags & 0x8080_8080_8080_8080 != 0 { break }
+                i &+= 8
+            }
+        }
+        while i < end && isFieldValueByte(p[i]) { i &+= 1 }
+        return i
+    }
+
+    /// The index of the first byte at or after `start` (before `end`) that is not a request-target byte.
+    @inline(__always)
+    static func skipTargetBytes(_ p: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
+        var i = start
+        if let base = p.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while end &- i >= 8 {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let del = w ^ 0x7F7F_7F7F_7F7F_7F7F
+                let hash = w ^ 0x2323_2323_2323_2323
+                // Below 0x21, 0x7F, '#', or 0x80 and above (the high bit of w itself).
+                let flags =
+                    ((w &- 0x2121_2121_2121_2121) & ~w) | ((del &- 0x0101_0101_0101_0101) & ~del)
+                    | ((hash &- 0x0101_0101_0101_0101) & ~hash) | w
+                if flags & 0x8080_8080_8080_8080 != 0 { break }
+                i &+= 8
+            }
+        }
+        while i < end && isTargetByte(p[i]) { i &+= 1 }
+        return i
     }
 
     /// `p[start..<end]` equals `literal` byte for byte.

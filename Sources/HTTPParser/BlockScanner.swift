@@ -9,8 +9,8 @@ struct BlockScanner: Sendable {
     enum Kind: Sendable { case head, trailers }
 
     enum Phase: UInt8, Sendable {
-        case requestStart  // before the request line; a few empty lines are skipped
         case emptyLineLF  // after the CR of an empty line before the request line
+        case requestStart  // before the request line; a few empty lines are skipped
         case method
         case target
         case version
@@ -74,31 +74,35 @@ struct BlockScanner: Sendable {
         var i = base + pos
         defer { pos = i - base }
 
+        // Phases are in stream order and each falls through to the next, so a line that is all there
+        // costs one dispatch; `break scan` means the input ran out, `continue scan` re-dispatches.
         scan: while i < end {
             switch phase {
+            case .emptyLineLF:
+                guard p[i] == ASCII.lf else { throw .bareCR(in: "request line") }
+                i &+= 1
+                emptyLines += 1
+                guard emptyLines <= Self.maxEmptyLines else {
+                    throw .badRequest(
+                        "invalid_request_line", "more than \(Self.maxEmptyLines) empty lines before the request line")
+                }
+                phase = .requestStart
+                continue scan
+
             case .requestStart:
                 let b = p[i]
                 if b == ASCII.cr {
                     phase = .emptyLineLF
-                    i += 1
-                } else if b == ASCII.lf {
-                    throw .bareLF(in: "request line")
-                } else {
-                    methodStart = i - base
-                    phase = .method
+                    i &+= 1
+                    continue scan
                 }
-
-            case .emptyLineLF:
-                guard p[i] == ASCII.lf else { throw .bareCR(in: "request line") }
-                i += 1
-                emptyLines += 1
-                guard emptyLines <= Self.maxEmptyLines else {
-                    throw .badRequest("invalid_request_line", "more than \(Self.maxEmptyLines) empty lines before the request line")
-                }
-                phase = .requestStart
+                if b == ASCII.lf { throw .bareLF(in: "request line") }
+                methodStart = i - base
+                phase = .method
+                fallthrough
 
             case .method:
-                while i < end && ASCII.isTchar(p[i]) { i += 1 }
+                while i < end && ASCII.isTchar(p[i]) { i &+= 1 }
                 guard i < end else { break scan }
                 let b = p[i]
                 guard b == ASCII.sp else {
@@ -111,15 +115,16 @@ struct BlockScanner: Sendable {
                     throw .badRequest("invalid_request_line", "empty method (request line starts with SP)")
                 }
                 methodEnd = i - base
-                i += 1
+                i &+= 1
                 targetStart = i - base
                 phase = .target
+                fallthrough
 
             case .target:
                 let start = base + targetStart
                 // Stop one byte past the limit so an overlong target is refused before its end arrives.
                 let stop = end - start > maxTarget ? start + maxTarget + 1 : end
-                while i < stop && ASCII.isTargetByte(p[i]) { i += 1 }
+                i = ASCII.skipTargetBytes(p, from: i, to: stop)
                 if i - start > maxTarget {
                     throw HTTPParseError(
                         status: 414, code: "target_too_long", reason: "request target longer than \(maxTarget) bytes")
@@ -138,9 +143,10 @@ struct BlockScanner: Sendable {
                     throw .badRequest("invalid_request_line", "empty request target (more than one SP after the method)")
                 }
                 targetEnd = i - base
-                i += 1
+                i &+= 1
                 versionStart = i - base
                 phase = .version
+                fallthrough
 
             case .version:
                 let start = base + versionStart
@@ -154,7 +160,7 @@ struct BlockScanner: Sendable {
                             "invalid_version",
                             "malformed HTTP version \(HTTPParseError.quoted(UnsafeBufferPointer(rebasing: p[start...i])))")
                     }
-                    i += 1
+                    i &+= 1
                 }
                 guard i < end else { break scan }
                 version = try Self.parseVersion(p, start, i)
@@ -162,38 +168,44 @@ struct BlockScanner: Sendable {
                     throw HTTPParseError(
                         status: 501, code: "unsupported_method", reason: "CONNECT (tunnelling) is not supported")
                 }
-                i += 1
+                i &+= 1
                 phase = .requestLineLF
+                fallthrough
 
             case .requestLineLF:
+                guard i < end else { break scan }
                 guard p[i] == ASCII.lf else { throw .bareCR(in: "request line") }
-                i += 1
+                i &+= 1
                 fieldsStart = i - base
                 phase = .fieldStart
+                fallthrough
 
             case .fieldStart:
+                guard i < end else { break scan }
                 let b = p[i]
                 if b == ASCII.cr {
-                    i += 1
+                    i &+= 1
                     phase = .endLF
-                } else if ASCII.isOWS(b) {
+                    continue scan
+                }
+                if ASCII.isOWS(b) {
                     throw fields.isEmpty
                         ? .badRequest("obsolete_line_folding", "whitespace before the first \(fieldWord) field")
-                        : .badRequest("obsolete_line_folding", "obsolete line folding (a \(fieldWord) line starts with whitespace)")
-                } else if b == ASCII.lf {
-                    throw .bareLF(in: "\(fieldWord) section")
-                } else {
-                    guard fields.count < maxFields else {
-                        throw HTTPParseError(
-                            status: 431, code: kind == .head ? "too_many_headers" : "too_many_trailers",
-                            reason: "more than \(maxFields) \(fieldWord) fields")
-                    }
-                    lineStart = i - base
-                    phase = .fieldName
+                        : .badRequest(
+                            "obsolete_line_folding", "obsolete line folding (a \(fieldWord) line starts with whitespace)")
                 }
+                if b == ASCII.lf { throw .bareLF(in: "\(fieldWord) section") }
+                guard fields.count < maxFields else {
+                    throw HTTPParseError(
+                        status: 431, code: kind == .head ? "too_many_headers" : "too_many_trailers",
+                        reason: "more than \(maxFields) \(fieldWord) fields")
+                }
+                lineStart = i - base
+                phase = .fieldName
+                fallthrough
 
             case .fieldName:
-                while i < end && ASCII.isTchar(p[i]) { i += 1 }
+                while i < end && ASCII.isTchar(p[i]) { i &+= 1 }
                 guard i < end else { break scan }
                 let b = p[i]
                 guard b == ASCII.colon else {
@@ -209,17 +221,19 @@ struct BlockScanner: Sendable {
                     throw .badRequest("invalid_header_name", "empty \(fieldWord) field name")
                 }
                 nameEnd = i - base
-                i += 1
+                i &+= 1
                 phase = .valueStart
+                fallthrough
 
             case .valueStart:
-                while i < end && ASCII.isOWS(p[i]) { i += 1 }
+                while i < end && ASCII.isOWS(p[i]) { i &+= 1 }
                 guard i < end else { break scan }
                 valueStart = i - base
                 phase = .value
+                fallthrough
 
             case .value:
-                while i < end && ASCII.isFieldValueByte(p[i]) { i += 1 }
+                i = ASCII.skipFieldValueBytes(p, from: i, to: end)
                 guard i < end else { break scan }
                 let b = p[i]
                 guard b == ASCII.cr else {
@@ -231,17 +245,20 @@ struct BlockScanner: Sendable {
                 fields.append(
                     HTTPHeaders.Field(
                         nameStart: lineStart, nameEnd: nameEnd, valueStart: valueStart, valueEnd: valueEnd - base))
-                i += 1
+                i &+= 1
                 phase = .fieldLF
+                fallthrough
 
             case .fieldLF:
+                guard i < end else { break scan }
                 guard p[i] == ASCII.lf else { throw .bareCR(in: "\(fieldWord) field") }
-                i += 1
+                i &+= 1
                 phase = .fieldStart
+                continue scan
 
             case .endLF:
                 guard p[i] == ASCII.lf else { throw .bareCR(in: "\(fieldWord) section") }
-                i += 1
+                i &+= 1
                 phase = .done
                 return true
 

@@ -174,10 +174,14 @@ enum HeadSemantics {
     ) -> HTTPHeaders {
         guard let last = fields.last else { return HTTPHeaders() }
         let bytes = Array(UnsafeBufferPointer(rebasing: p[base..<(base + last.valueEnd - rebase)]))
-        let shifted = fields.map {
-            HTTPHeaders.Field(
-                nameStart: $0.nameStart - rebase, nameEnd: $0.nameEnd - rebase,
-                valueStart: $0.valueStart - rebase, valueEnd: $0.valueEnd - rebase)
+        let shifted = [HTTPHeaders.Field](unsafeUninitializedCapacity: fields.count) { out, count in
+            for (k, f) in fields.enumerated() {
+                (out.baseAddress! + k).initialize(
+                    to: HTTPHeaders.Field(
+                        nameStart: f.nameStart - rebase, nameEnd: f.nameEnd - rebase,
+                        valueStart: f.valueStart - rebase, valueEnd: f.valueEnd - rebase))
+            }
+            count = fields.count
         }
         return HTTPHeaders(bytes: bytes, fields: shifted)
     }
@@ -247,12 +251,13 @@ enum HeadSemantics {
         }
         var n = 0
         for i in s..<e {
-            let d = Int(p[i] &- 0x30)
-            guard n <= (max - d) / 10 else {
+            let (tens, o1) = n.multipliedReportingOverflow(by: 10)
+            let (next, o2) = tens.addingReportingOverflow(Int(p[i] &- 0x30))
+            guard !o1 && !o2 && next <= max else {
                 throw HTTPParseError(
                     status: 413, code: "body_too_large", reason: "Content-Length exceeds the \(max)-byte body limit")
             }
-            n = n * 10 + d
+            n = next
         }
         return n
     }
@@ -374,14 +379,7 @@ enum HeadSemantics {
             guard i < e, p[i] == UInt8(ascii: "]"), i > s + 1 else { return false }
             i += 1
         } else {
-            while i < e {
-                let b = p[i]
-                let isRegName =
-                    ASCII.lower(b) &- 0x61 < 26 || ASCII.isDigit(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
-                    || b == UInt8(ascii: "_") || b == UInt8(ascii: "~") || b == UInt8(ascii: "%")
-                guard isRegName else { break }
-                i += 1
-            }
+            while i < e && ASCII.isRegNameByte(p[i]) { i += 1 }
             guard i > s else { return false }
         }
         if i == e { return true }

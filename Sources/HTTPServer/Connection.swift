@@ -95,7 +95,7 @@ final class Connection {
             let event: HTTPEvent?
             do { event = try parser.next() } catch {
                 acceptingRequests = false
-                let response = HTTPResponse.error(error.status, Self.code(for: error.status), error.reason, close: true)
+                let response = HTTPResponse.error(error.status, error.code, error.reason, close: true)
                 enqueueFinished(response)
                 return
             }
@@ -107,7 +107,8 @@ final class Connection {
             case .head(let h):
                 head = h
                 body = []
-                if let length = h.contentLength { body.reserveCapacity(length) }
+                // Grow with the bytes that arrive: a claimed length reserves no memory.
+                if let length = h.contentLength { body.reserveCapacity(min(length, 64 * 1024)) }
                 setPhase(h.contentLength ?? (h.isChunked ? 1 : 0) > 0 ? .body : .busy)
                 if h.expectsContinue && slots.isEmpty { output.append(Self.continueLine) ; flush() }
             case .body(let bytes):
@@ -287,18 +288,6 @@ final class Connection {
     }
 
     static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
-
-    static func code(for status: Int) -> String {
-        switch status {
-        case 413: "body_too_large"
-        case 414: "uri_too_long"
-        case 417: "expectation_failed"
-        case 431: "headers_too_large"
-        case 501: "not_implemented"
-        case 505: "http_version_not_supported"
-        default: "bad_request"
-        }
-    }
 }
 
 /// Response bytes waiting for the socket, written with writev (no copying into one buffer).

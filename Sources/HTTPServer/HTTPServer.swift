@@ -88,7 +88,7 @@ public struct HTTPServerSettings: Sendable {
 
 public final class HTTPServer: @unchecked Sendable {  // loops own their state; `connections` is atomic
     public let settings: HTTPServerSettings
-    let handler: HTTPHandler
+    private(set) var handler: HTTPHandler!
     let log: Logger
     public private(set) var loops: [EventLoop] = []
     private var contexts: [LoopContext] = []
@@ -98,10 +98,13 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
     /// The TCP port actually bound for each TCP listen address (for port 0 in tests).
     public private(set) var boundPorts: [UInt16] = []
 
-    public init(settings: HTTPServerSettings, handler: HTTPHandler, log: Logger) {
+    /// Creates the event loops (not yet running), so other loop-confined services — the
+    /// supervisor — can be placed on one of them before `start`.
+    public init(settings: HTTPServerSettings, log: Logger) throws(Errno) {
         self.settings = settings
-        self.handler = handler
         self.log = log
+        let n = settings.eventLoops > 0 ? settings.eventLoops : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        for _ in 0..<n { loops.append(try EventLoop()) }
     }
 
     public var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
@@ -109,11 +112,10 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
 
     /// Binds every address on every loop (TCP with SO_REUSEPORT; a Unix socket or an
     /// inherited descriptor is served by the first loop) and starts the loop threads.
-    public func start(_ addresses: [HTTPListenAddress]) throws(Errno) {
-        let n = settings.eventLoops > 0 ? settings.eventLoops : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    public func start(_ addresses: [HTTPListenAddress], handler: HTTPHandler) throws(Errno) {
+        self.handler = handler
         var ports: [UInt16] = []
-        for i in 0..<n {
-            let loop = try EventLoop()
+        for (i, loop) in loops.enumerated() {
             let context = LoopContext(loop: loop, server: self)
             var tcpIndex = 0
             for address in addresses {
@@ -139,7 +141,6 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
                     }
                 }
             }
-            loops.append(loop)
             contexts.append(context)
             if i == 0 { boundPorts = ports }
         }

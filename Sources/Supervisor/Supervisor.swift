@@ -249,7 +249,9 @@ public final class Supervisor {
     }
 
     private func leastLoaded(_ pool: Pool) -> WorkerProcess? {
-        pool.workers.filter(accepts).min { $0.inflight.count < $1.inflight.count }
+        var best: WorkerProcess?
+        for w in pool.workers where accepts(w) && (best == nil || w.inflight.count < best!.inflight.count) { best = w }
+        return best
     }
 
     private func spawn(in pool: Pool) -> Bool {

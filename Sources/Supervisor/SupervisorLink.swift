@@ -21,6 +21,11 @@ public struct SupervisorLink: Sendable {
                        completion: @escaping @Sendable (Result<Response, WorkerFailure>) -> Void) -> Ticket {
         let ticket = Ticket()
         let b = bound
+        // On the supervisor's own loop (requests accepted there) there is no hop at all.
+        if b.loop.inLoop {
+            ticket.value = b.value.submit(tenant: tenant, task: task, body: body, completion: completion)
+            return ticket
+        }
         b.loop.execute {
             guard !ticket.cancelled else { return completion(.failure(.cancelled)) }
             ticket.value = b.value.submit(tenant: tenant, task: task, body: body, completion: completion)

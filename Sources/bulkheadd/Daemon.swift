@@ -86,15 +86,19 @@ enum Daemon {
         let directory = TenantDirectory(try store.tenants())
         let keys = KeyRegistry(try store.allKeys())
 
-        // The supervisor runs on this thread's loop (which also takes the signals); the
-        // control socket on a loop of its own, so slow SQLite writes never stall workers.
+        // Threads: one HTTP event loop per core, the first of which also runs the
+        // supervisor (its connections reach workers without a thread hop); the control
+        // socket on a loop of its own, so slow SQLite writes never stall requests; this
+        // thread only waits for signals.
+        let server = try HTTPServer(settings: httpSettings(config), log: log)
+        let supervisorLoop = server.loops[0]
         let loop = try EventLoop()
         let settings = supervisorSettings(config)
-        let supervisor = try Supervisor(loop: loop, settings: settings, log: log)
+        let supervisor = try Supervisor(loop: supervisorLoop, settings: settings, log: log)
         let controlLoop = try EventLoop()
         let commands = AdminCommands(
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
-            keys: keys, supervisor: SupervisorLink(supervisor, loop: loop), log: log,
+            keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), log: log,
             clock: { Int64(time(nil)) })
         let control = try ControlServer(loop: controlLoop, path: config.server.controlSocket,
                                         adminGroup: config.server.adminGroup, handler: commands, log: log)
@@ -107,8 +111,7 @@ enum Daemon {
         let pipeline = Dispatcher.pipeline(
             settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable),
             authenticator: authenticator, tenants: directory, store: store,
-            supervisor: SupervisorLink(supervisor, loop: loop), audit: audit, clock: { Int64(time(nil)) })
-        let server = HTTPServer(settings: httpSettings(config), handler: pipeline, log: log)
+            supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, clock: { Int64(time(nil)) })
 
         var stopping = false
         try loop.handleSignals([SIGTERM, SIGINT]) { sig in
@@ -118,9 +121,9 @@ enum Daemon {
             let bound = LoopBound(control, loop: controlLoop)
             controlLoop.execute { bound.value.close() }
             // Stop accepting, let requests in flight finish, then stop the workers.
-            let sup = LoopBound(supervisor, loop: loop)
+            let sup = LoopBound(supervisor, loop: supervisorLoop)
             server.drain(deadline: config.server.drainTimeout) {
-                loop.execute {
+                supervisorLoop.execute {
                     sup.value.shutdown(deadline: .seconds(5)) {
                         log.info("stopped")
                         loop.stop()
@@ -134,7 +137,7 @@ enum Daemon {
             case .tcp(let host, let port): return .tcp(host: host, port: port)
             case .unix(let path): return .unix(path: path)
             }
-        })
+        }, handler: pipeline)
         controlThread.start()
         log.info("started", [("version", .string(version)), ("listen", .string(config.server.listen.map(\.description).joined(separator: ","))),
                              ("event_loops", .of(server.loops.count)), ("workers", .string(settings.executable)),
