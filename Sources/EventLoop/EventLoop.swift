@@ -131,7 +131,12 @@ public final class EventLoop: @unchecked Sendable {
 
     public func cancelTimer(_ token: LoopToken) {
         assertInLoop()
-        timers[token.id] = nil
+        guard timers.removeValue(forKey: token.id) != nil else { return }
+        // Cancelled entries stay in the heap until due; rebuild it when they are most of it,
+        // so a stream of scheduled-then-cancelled timers cannot grow memory without bound.
+        if timerHeap.count > 1024 && timerHeap.count > 2 * timers.count {
+            timerHeap.rebuild { id, deadline in timers[id]?.deadline == deadline }
+        }
     }
 
     /// Runs `work` on this thread at the end of this loop turn, after every event of the
@@ -257,6 +262,14 @@ struct TimerHeap {
     private var items: [(deadline: UInt64, id: UInt64)] = []
 
     var peek: (deadline: UInt64, id: UInt64)? { items.first }
+    var count: Int { items.count }
+
+    /// Keeps only the entries `live` accepts, and restores the heap order.
+    mutating func rebuild(_ live: (UInt64, UInt64) -> Bool) {
+        let kept = items.filter { live($0.id, $0.deadline) }
+        items.removeAll(keepingCapacity: true)
+        for k in kept { push(deadline: k.deadline, id: k.id) }
+    }
 
     mutating func push(deadline: UInt64, id: UInt64) {
         items.append((deadline, id))

@@ -26,7 +26,8 @@ public final class Supervisor {
         let task: String
         let body: [UInt8]
         let completion: WorkerCompletion
-        var queueTimer: LoopToken?
+        /// A queued request waits at most request_timeout for a worker (loop clock).
+        var deadline: UInt64 = .max
 
         init(ticket: UInt64, task: String, body: [UInt8], completion: @escaping WorkerCompletion) {
             self.ticket = ticket
@@ -57,6 +58,43 @@ public final class Supervisor {
         self.settings = settings
         self.log = log
         devNull = try Posix.open("/dev/null", O_RDWR)
+        scheduleSweep()
+    }
+
+    // MARK: Deadlines
+
+    /// Request, queue and idle deadlines are checked by a sweep a few times per shortest
+    /// timeout, not by a timer per request: requests are answered in order, so only the
+    /// oldest one in each worker and in each queue can be due.
+    private func scheduleSweep() {
+        let shortest = min(EventLoop.nanoseconds(settings.requestTimeout), EventLoop.nanoseconds(settings.idleTimeout))
+        let interval = min(max(shortest / 8, 5_000_000), 250_000_000)
+        loop.schedule(at: loop.now &+ interval) { [weak self] in
+            guard let self else { return }
+            self.sweep(now: self.loop.now)
+            self.scheduleSweep()
+        }
+    }
+
+    private func sweep(now: UInt64) {
+        for pool in Array(pools.values) {
+            while let first = pool.queue.first, first.deadline <= now {
+                pool.queue.removeFirst().completion(.failure(.overloaded(retryAfterSeconds: 1)))
+            }
+            for worker in pool.workers {
+                if let oldest = worker.inflight.first, oldest.deadline <= now {
+                    counters.killedForTimeout += 1
+                    log.warning("worker_request_timeout", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
+                    worker.kill()
+                    // Requests behind it in the same worker waited as long: they time out with it.
+                    failInflight(worker, .timedOut)
+                    worker.state = .draining
+                } else if worker.state == .idle, now &- worker.idleSince >= EventLoop.nanoseconds(settings.idleTimeout) {
+                    counters.reapedIdle += 1
+                    retire(worker, reason: .idle)
+                }
+            }
+        }
     }
 
     // MARK: Requests
@@ -101,11 +139,7 @@ public final class Supervisor {
             completion(.failure(.overloaded(retryAfterSeconds: 1)))
             return ticket
         }
-        // A queued request waits at most request_timeout for a worker.
-        pending.queueTimer = loop.schedule(after: settings.requestTimeout) { [weak self, weak pool, weak pending] in
-            guard let self, let pool, let pending else { return }
-            self.dequeue(pending, from: pool)?.completion(.failure(.overloaded(retryAfterSeconds: 1)))
-        }
+        pending.deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         pool.queue.append(pending)
         dispatch(pool)
         return ticket
@@ -236,9 +270,7 @@ public final class Supervisor {
     }
 
     private func assignQueued(_ pool: Pool, to worker: WorkerProcess) {
-        let pending = pool.queue.removeFirst()
-        pending.queueTimer.map(loop.cancelTimer)
-        start(pending, on: worker, in: pool)
+        start(pool.queue.removeFirst(), on: worker, in: pool)
     }
 
     /// A worker may take another request: ready, not going away, below the pipeline depth
@@ -323,26 +355,17 @@ public final class Supervisor {
     private func start(_ pending: Pending, on worker: WorkerProcess, in pool: Pool) {
         worker.lifecycleTimer.map(loop.cancelTimer)
         worker.lifecycleTimer = nil
-        let ticket = pending.ticket
-        let timer = loop.schedule(after: settings.requestTimeout) { [weak self, weak worker] in
-            guard let self, let worker, worker.inflight.contains(where: { $0.ticket == ticket }) else { return }
-            self.counters.killedForTimeout += 1
-            self.log.warning("worker_request_timeout", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
-            worker.kill()
-            // Requests behind it in the same worker waited as long: they time out with it.
-            self.failInflight(worker, .timedOut)
-        }
         worker.state = .busy
         worker.assigned += 1
-        worker.inflight.append(.init(ticket: ticket, completion: pending.completion, timer: timer))
-        worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: ticket)
+        let deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+        worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline))
+        worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: pending.ticket)
     }
 
     /// The oldest request in flight on `worker` is answered.
     private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
         guard !worker.inflight.isEmpty else { return }
         let done = worker.inflight.removeFirst()
-        loop.cancelTimer(done.timer)
         worker.served += 1
         pool.consecutiveFailures = 0
         if worker.inflight.isEmpty {
@@ -353,11 +376,7 @@ public final class Supervisor {
                 retire(worker, reason: .recycle)
             } else {
                 worker.state = .idle
-                worker.lifecycleTimer = loop.schedule(after: settings.idleTimeout) { [weak self, weak worker] in
-                    guard let self, let worker, worker.state == .idle else { return }
-                    self.counters.reapedIdle += 1
-                    self.retire(worker, reason: .idle)
-                }
+                worker.idleSince = loop.now
             }
         }
         done.completion(result)
@@ -398,7 +417,6 @@ public final class Supervisor {
     private func dequeue(_ pending: Pending, from pool: Pool) -> Pending? {
         guard let i = pool.queue.firstIndex(where: { $0 === pending }) else { return nil }
         pool.queue.remove(at: i)
-        pending.queueTimer.map(loop.cancelTimer)
         return pending
     }
 
@@ -430,16 +448,10 @@ public final class Supervisor {
             worker.lifecycleTimer.map(loop.cancelTimer)
             worker.lifecycleTimer = nil
             worker.state = .idle
+            worker.idleSince = loop.now
             worker.wasReady = true
             log.debug("worker_ready", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
             if stopping { retire(worker, reason: .shutdown) } else { dispatch(pool) }
-            if worker.state == .idle {
-                worker.lifecycleTimer = loop.schedule(after: settings.idleTimeout) { [weak self, weak worker] in
-                    guard let self, let worker, worker.state == .idle else { return }
-                    self.counters.reapedIdle += 1
-                    self.retire(worker, reason: .idle)
-                }
-            }
         case (.busy, .response(let response)) where requestID == worker.inflight.first?.ticket:
             finish(worker, in: pool, with: .success(response))
         case (.busy, .error(let error)) where requestID == worker.inflight.first?.ticket:
@@ -511,9 +523,6 @@ public final class Supervisor {
     private func failInflight(_ worker: WorkerProcess, _ failure: WorkerFailure) {
         let all = worker.inflight
         worker.inflight.removeAll()
-        for r in all {
-            loop.cancelTimer(r.timer)
-            r.completion(.failure(failure))
-        }
+        for r in all { r.completion(.failure(failure)) }
     }
 }

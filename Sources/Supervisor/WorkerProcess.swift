@@ -12,13 +12,16 @@ final class WorkerProcess {
     struct InFlight {
         let ticket: UInt64
         let completion: WorkerCompletion
-        let timer: LoopToken
+        /// When it times out (loop clock).
+        let deadline: UInt64
     }
 
     let tenant: TenantIdentity
     let pid: Int32
     let startedAt: UInt64
     var state = State.starting
+    /// When it last became idle (loop clock), for idle_timeout.
+    var idleSince: UInt64 = 0
     /// It completed its jail and said HELLO at some point.
     var wasReady = false
     var served = 0
