@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build needs (system-library targets) and the tests add.
 BUILD_PACKAGES := pkg-config libssl-dev libsqlite3-dev libseccomp-dev libhiredis-dev libinih-dev
-TEST_PACKAGES := redis-server
+TEST_PACKAGES := redis-server curl openssl
 PREFIX ?= /usr/local
 
 .PHONY: all build run test deps test-deps clean

@@ -93,6 +93,14 @@ extension Config {
         public var audience: String
         /// `leeway`: clock skew tolerated on `exp` and `nbf`.
         public var leeway: Duration
+        /// `external_issuer`: the `iss` of a SaaS's own short-lived tokens (nil: none accepted).
+        public var externalIssuer: String?
+        /// `external_algorithm`: RS256, ES256 or EdDSA — fixed here, never taken from a token.
+        public var externalAlgorithm: String?
+        /// `external_public_key_file`: the issuer's public key (PEM).
+        public var externalPublicKeyFile: String?
+        /// `external_tenant_claim`: the claim that carries the tenant id.
+        public var externalTenantClaim: String
 
         public init() {
             jwtSecretFile = nil
@@ -100,6 +108,10 @@ extension Config {
             issuer = "bulkhead"
             audience = "bulkhead"
             leeway = .seconds(30)
+            externalIssuer = nil
+            externalAlgorithm = nil
+            externalPublicKeyFile = nil
+            externalTenantClaim = "tenant_id"
         }
     }
 

@@ -113,6 +113,22 @@ let configKeys: [ConfigKey] = [
     ConfigKey("auth", "issuer") { c, v, _ in c.auth.issuer = v },
     ConfigKey("auth", "audience") { c, v, _ in c.auth.audience = v },
     ConfigKey("auth", "leeway") { c, v, _ throws(ValueError) in c.auth.leeway = try ValueSyntax.duration(v) },
+    ConfigKey("auth", "external_issuer") { c, v, _ in c.auth.externalIssuer = v },
+    ConfigKey("auth", "external_algorithm") { c, v, _ throws(ValueError) in
+        guard ["RS256", "ES256", "EdDSA"].contains(v) else {
+            throw ValueError("unsupported algorithm", v, "expected RS256, ES256 or EdDSA")
+        }
+        c.auth.externalAlgorithm = v
+    },
+    ConfigKey("auth", "external_public_key_file") { c, v, x throws(ValueError) in
+        c.auth.externalPublicKeyFile = try ValueSyntax.path(v, relativeTo: x.workingDirectory)
+    },
+    ConfigKey("auth", "external_tenant_claim") { c, v, _ throws(ValueError) in
+        guard (1...64).contains(v.utf8.count), v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ValueError("invalid claim name", v, "expected 1 to 64 printable characters without spaces")
+        }
+        c.auth.externalTenantClaim = v
+    },
 
     ConfigKey("ratelimit", "rate") { c, v, _ throws(ValueError) in c.rateLimit.rate = try ValueSyntax.rate(v) },
     ConfigKey("ratelimit", "burst") { c, v, _ throws(ValueError) in c.rateLimit.burst = try ValueSyntax.integer(v, in: 1...UInt64.max) },

@@ -49,7 +49,9 @@ final class Connection {
 
     /// A connection over the limit gets a short 503 and is closed; it never holds a slot.
     static func refuseOverCapacity(_ fd: consuming FileDescriptor) {
-        let text = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 73\r\n\r\n{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections; retry\"}}".utf8)
+        let body = #"{"error":{"code":"overloaded","message":"too many connections; retry"}}"#
+        let text = Array(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body).utf8)
         _ = text.withUnsafeBytes { try? fd.send($0) }
     }
 

@@ -76,6 +76,13 @@ enum Daemon {
 
     static func run(_ config: Config) throws {
         let log = Logger.standardError(minimum: .info)
+        let external = try externalIssuer(config)  // checked before anything is created
+        // One descriptor per client connection: take all the hard limit allows.
+        var nofile = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max {
+            nofile.rlim_cur = nofile.rlim_max
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &nofile)
+        }
         try makeDirectory(config.server.stateDir, mode: 0o700)
         try makeDirectory(parent(of: config.server.controlSocket), mode: 0o755)
 
@@ -106,7 +113,7 @@ enum Daemon {
 
         // The request path.
         let audit = AuditWriter(store: store, log: log)
-        let verifier = TokenVerifier(secret: secret, policy: verifierPolicy(config))
+        let verifier = TokenVerifier(secret: secret, policy: verifierPolicy(config), external: external)
         let authenticator = Authenticator(verifier: CachingVerifier(verifier: verifier), keys: keys, tenants: directory)
         let pipeline = Dispatcher.pipeline(
             settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable),
@@ -148,6 +155,37 @@ enum Daemon {
         controlThread.stop()
         audit.flush()
         withExtendedLifetime((commands, control, store)) {}
+    }
+
+    /// The SaaS's own issuer, if configured: all three keys or none, and a public key of
+    /// the configured algorithm's type (refused at start otherwise).
+    static func externalIssuer(_ config: Config) throws -> ExternalIssuer? {
+        let a = config.auth
+        switch (a.externalIssuer, a.externalAlgorithm, a.externalPublicKeyFile) {
+        case (nil, nil, nil): return nil
+        case (let issuer?, let algorithm?, let keyFile?):
+            guard let alg = ExternalIssuer.Algorithm(rawValue: algorithm) else { throw StartupError("unknown external_algorithm") }
+            guard let f = fopen(keyFile, "r") else {
+                throw StartupError("[auth] external_public_key_file \(keyFile): \(String(cString: strerror(errno)))")
+            }
+            defer { fclose(f) }
+            var pem: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = fread(&chunk, 1, chunk.count, f)
+                if n <= 0 { break }
+                pem += chunk[..<n]
+                if pem.count > 1 << 20 { throw StartupError("[auth] external_public_key_file \(keyFile) is larger than 1 MiB") }
+            }
+            do {
+                return try ExternalIssuer(issuer: issuer, audience: a.audience, algorithm: alg, publicKeyPEM: pem,
+                                          tenantClaim: a.externalTenantClaim)
+            } catch {
+                throw StartupError("[auth] external_public_key_file \(keyFile): \(error.detail)")
+            }
+        default:
+            throw StartupError("[auth] external_issuer, external_algorithm and external_public_key_file go together: set all three or none")
+        }
     }
 
     static func verifierPolicy(_ config: Config) -> VerifierPolicy {

@@ -39,6 +39,10 @@ let goodValues: [GoodValue] = [
     GoodValue("auth", "issuer", "https://auth.example.com") { $0.auth.issuer = "https://auth.example.com" },
     GoodValue("auth", "audience", "api example") { $0.auth.audience = "api example" },
     GoodValue("auth", "leeway", "250ms") { $0.auth.leeway = .milliseconds(250) },
+    GoodValue("auth", "external_issuer", "https://auth.example") { $0.auth.externalIssuer = "https://auth.example" },
+    GoodValue("auth", "external_algorithm", "EdDSA") { $0.auth.externalAlgorithm = "EdDSA" },
+    GoodValue("auth", "external_public_key_file", "keys/issuer.pem") { $0.auth.externalPublicKeyFile = "/srv/bulkhead/keys/issuer.pem" },
+    GoodValue("auth", "external_tenant_claim", "org") { $0.auth.externalTenantClaim = "org" },
     GoodValue("ratelimit", "rate", "50/second") { $0.rateLimit.rate = Rate(count: 50, unit: .second) },
     GoodValue("ratelimit", "burst", "7") { $0.rateLimit.burst = 7 },
     GoodValue("ratelimit", "backend", "redis") {
@@ -190,6 +194,10 @@ let badValues: [BadValue] = [
     BadValue("auth", "jwt_algorithm", "hs256", #"unsupported algorithm "hs256" for jwt_algorithm: only HS256 is supported"#),
     BadValue("auth", "issuer", "", "missing value for issuer in [auth]"),
     BadValue("auth", "audience", "", "missing value for audience in [auth]"),
+    BadValue("auth", "external_issuer", "", "missing value for external_issuer in [auth]"),
+    BadValue("auth", "external_algorithm", "HS256", #"unsupported algorithm "HS256" for external_algorithm: expected RS256, ES256 or EdDSA"#),
+    BadValue("auth", "external_public_key_file", "~/k.pem", #"invalid path "~/k.pem" for external_public_key_file: a leading ~ is not expanded; write the full path"#),
+    BadValue("auth", "external_tenant_claim", "a b", #"invalid claim name "a b" for external_tenant_claim: expected 1 to 64 printable characters without spaces"#),
     BadValue("auth", "leeway", "30x", #"invalid duration "30x" for leeway: \#(durationReason)"#),
     // [ratelimit]
     BadValue("ratelimit", "rate", "1000", #"invalid rate "1000" for rate: \#(rateReason)"#),

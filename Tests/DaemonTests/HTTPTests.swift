@@ -297,3 +297,86 @@ func procState(_ pid: Int) -> String? {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
     return text.split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init)
 }
+
+@Suite(.serialized) struct ExternalIssuerTests {
+    /// A SaaS signs its own users' short-lived EdDSA tokens; bulkheadd accepts them for the
+    /// tenant their claim names, and nothing else.
+    @Test func externalEdDSATokensReachTheirTenant() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(run("/usr/bin/openssl", ["genpkey", "-algorithm", "ed25519", "-out", dir + "/key.pem"]).status == 0)
+        #expect(run("/usr/bin/openssl", ["pkey", "-in", dir + "/key.pem", "-pubout", "-out", dir + "/pub.pem"]).status == 0)
+        let d = try Daemon(extra: """
+            [auth]
+            external_issuer = https://auth.example
+            external_algorithm = EdDSA
+            external_public_key_file = \(dir)/pub.pem
+            external_tenant_claim = org
+            """)
+        defer { d.cleanUp() }
+        try d.start()
+        _ = try d.tenant("acme")
+        func sign(_ claims: String) throws -> String {
+            func b64(_ data: Data) -> String {
+                data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                    .replacingOccurrences(of: "=", with: "")
+            }
+            let input = b64(Data(#"{"alg":"EdDSA","typ":"JWT"}"#.utf8)) + "." + b64(Data(claims.utf8))
+            try input.write(toFile: dir + "/input", atomically: true, encoding: .utf8)
+            #expect(run("/usr/bin/openssl", ["pkeyutl", "-sign", "-inkey", dir + "/key.pem", "-rawin", "-in", dir + "/input",
+                                             "-out", dir + "/sig"]).status == 0)
+            return input + "." + b64(try Data(contentsOf: URL(fileURLWithPath: dir + "/sig")))
+        }
+        let exp = Int(Date().timeIntervalSince1970) + 300
+        let good = try sign(#"{"iss":"https://auth.example","aud":"bulkhead","sub":"user-7","org":"acme","exp":\#(exp)}"#)
+        let r = try d.call(key: good, body: echo("1"))
+        #expect(r.status == 200, "\(r.text)")
+        #expect(r.json["tenant_id"] as? String == "acme")
+        let unknown = try sign(#"{"iss":"https://auth.example","aud":"bulkhead","sub":"user-7","org":"nobody","exp":\#(exp)}"#)
+        #expect(try d.call(key: unknown, body: echo("1")).status == 401)
+        let wrongIssuer = try sign(#"{"iss":"https://evil.example","aud":"bulkhead","sub":"user-7","org":"acme","exp":\#(exp)}"#)
+        #expect(try d.call(key: wrongIssuer, body: echo("1")).status == 401)
+    }
+
+    @Test func aMisconfiguredIssuerStopsTheDaemonWithAClearMessage() throws {
+        let d = try Daemon(extra: "[auth]\nexternal_issuer = https://auth.example\n")
+        defer { d.cleanUp() }
+        let r = run(buildDirectory + "/bulkheadd", ["--config", d.config])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("external_issuer, external_algorithm and external_public_key_file go together"))
+    }
+}
+
+@Suite(.serialized) struct ListenerTests {
+    @Test func unixSocketListenerAndConnectionLimit() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let d = try Daemon(extra: "[server]\nmax_connections = 3\n")
+        defer { d.cleanUp() }
+        // Also serve on a Unix socket.
+        var text = try String(contentsOfFile: d.config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "listen = 127.0.0.1:\(d.port)", with: "listen = 127.0.0.1:\(d.port), unix:\(dir)/http.sock")
+        try text.write(toFile: d.config, atomically: true, encoding: .utf8)
+        try d.start()
+        let viaUnix = run("/usr/bin/curl", ["-s", "--unix-socket", dir + "/http.sock", "http://x/healthz"])
+        #expect(viaUnix.stdout == #"{"status":"ok"}"#)
+        // Three connections are the limit: the fourth gets a clean 503 and is closed.
+        let held = try (0..<3).map { _ in try d.connect() }
+        for c in held {
+            c.send(request("GET", "/healthz", key: nil))
+            #expect(c.response()?.status == 200)
+        }
+        let extra = try d.connect()
+        let r = extra.response(seconds: 10)
+        #expect(r?.status == 503)
+        #expect(r?.errorCode == "overloaded")
+        #expect(extra.closedByServer())
+        // Once one closes, new connections are served again.
+        _ = held.first.map { shutdown($0.fd, Int32(SHUT_RDWR)) }
+        try eventually(10, "a slot is free") {
+            guard let c = try? d.connect() else { return false }
+            c.send(request("GET", "/healthz", key: nil))
+            return c.response(seconds: 2)?.status == 200
+        }
+    }
+}
