@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["Posix", "CBulkhead"]),
         .target(name: "Wire"),
         .target(name: "JSON"),
-        .target(name: "Log"),
+        .target(name: "Log", dependencies: ["JSON"]),
         .target(name: "Config", dependencies: ["CInih"]),
         .target(name: "Sandbox", dependencies: ["Posix", "CBulkhead", "CSeccomp"]),
         .target(name: "WorkerKit", dependencies: ["Wire", "Sandbox", "Posix"]),
@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
         .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
         .target(name: "HTTPParser"),
-        .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "CBulkhead"]),
+        .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
         .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
 

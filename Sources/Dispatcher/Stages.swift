@@ -106,26 +106,13 @@ public struct RouteStage: RequestStage {
                 context.pathParameter = parameter
                 return .next
             }
-            allowed.append(Self.name(route.method))
+            allowed.append(route.method.name)
         }
         if !allowed.isEmpty {
             return .respond(.error(405, "method_not_allowed", "use \(allowed.joined(separator: " or ")) for \(head.path)",
                                    headers: [("Allow", allowed.joined(separator: ", "))]))
         }
         return .respond(.error(404, "not_found", "no such endpoint"))
-    }
-
-    static func name(_ m: HTTPMethod) -> String {
-        switch m {
-        case .get: "GET"
-        case .head: "HEAD"
-        case .post: "POST"
-        case .put: "PUT"
-        case .delete: "DELETE"
-        case .options: "OPTIONS"
-        case .patch: "PATCH"
-        case .other(let s): s
-        }
     }
 }
 

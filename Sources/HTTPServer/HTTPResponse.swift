@@ -1,4 +1,5 @@
 // HTTPResponse: what a handler answers, and its serialisation onto the wire.
+import JSON
 
 public struct HTTPResponse: Sendable {
     public var status: Int
@@ -95,19 +96,5 @@ public struct HTTPResponse: Sendable {
 
 /// A JSON string literal (quotes and escapes) appended as bytes.
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
-    out.append(0x22)
-    for b in s.utf8 {
-        switch b {
-        case 0x22: out += [0x5C, 0x22]
-        case 0x5C: out += [0x5C, 0x5C]
-        case 0x0A: out += [0x5C, 0x6E]
-        case 0x0D: out += [0x5C, 0x72]
-        case 0x09: out += [0x5C, 0x74]
-        case 0..<0x20:
-            let hex = Array("0123456789abcdef".utf8)
-            out += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
-        default: out.append(b)
-        }
-    }
-    out.append(0x22)
+    JSONValue.string(s).serialize(into: &out)
 }

@@ -1,5 +1,6 @@
 // Logger: structured log records, one JSON object per line (journald reads stderr).
 import Glibc
+import JSON
 import Synchronization
 
 public enum LogLevel: Int, Sendable, Comparable, CustomStringConvertible {
@@ -78,24 +79,7 @@ public struct Logger: Sendable {
     public func error(_ event: String, _ fields: [(String, LogValue)] = []) { log(.error, event, fields) }
 
     static func appendJSONString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        out += String(decoding: JSONValue.string(s).serialized(), as: UTF8.self)
     }
 
     /// UTC, RFC 3339 with milliseconds.

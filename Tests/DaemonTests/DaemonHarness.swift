@@ -89,6 +89,14 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
         var argv = ["--socket", override ?? socket] + args
         var exe = buildDirectory + "/bulkheadctl"
         if let uid = asUID {
+            // A copy in the test's own 0755 directory: the build directory of a CI clone
+            // may not be reachable for another uid.
+            let copy = directory + "/bulkheadctl"
+            if !FileManager.default.fileExists(atPath: copy) {
+                try? FileManager.default.copyItem(atPath: exe, toPath: copy)
+                chmod(copy, 0o755)
+            }
+            exe = copy
             argv = ["--reuid=\(uid)", "--regid=0", "--clear-groups", exe] + argv
             exe = "/usr/bin/setpriv"
         }
