@@ -32,10 +32,15 @@ final class Connection {
     /// Everything is answered and the connection closes once the output is written.
     private var closeAfterWrite = false
     private var closed = false
+    /// Closing after an error while the client may still be sending: our side is shut
+    /// down for writing and what arrives is read and dropped for a moment, so the kernel
+    /// does not reset the connection before the client has read our answer.
+    private var lingering = false
+    private var errorClose = false
     private var reading: Bool { acceptingRequests && !paused }
 
     /// What the current deadline is for, and when (loop clock).
-    private enum Phase { case idle, head, body, busy }
+    private enum Phase { case idle, head, body, busy, lingering }
     private var phase = Phase.idle
     private var deadline: UInt64 = 0
 
@@ -67,6 +72,10 @@ final class Connection {
     // MARK: Reading
 
     private func ready(_ events: IOEvents) {
+        if lingering {
+            discardInput()
+            return
+        }
         if events.contains(.writable) { flush() }
         if closed { return }
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
@@ -97,6 +106,7 @@ final class Connection {
             let event: HTTPEvent?
             do { event = try parser.next() } catch {
                 acceptingRequests = false
+                errorClose = true
                 let response = HTTPResponse.error(error.status, error.code, error.reason, close: true)
                 enqueueFinished(response)
                 return
@@ -183,7 +193,7 @@ final class Connection {
         switch output.write(to: fd.rawValue) {
         case .done:
             setWriteInterest(false)
-            if closeAfterWrite { finish() }
+            if closeAfterWrite { errorClose ? linger() : finish() }
         case .wouldBlock:
             setWriteInterest(true)
         case .failed:
@@ -240,6 +250,7 @@ final class Connection {
         case .head: deadline = context.loop.now &+ EventLoop.nanoseconds(s.headerTimeout)
         case .body: deadline = context.loop.now &+ EventLoop.nanoseconds(s.bodyTimeout)
         case .busy: deadline = .max  // the worker's request_timeout bounds it
+        case .lingering: deadline = context.loop.now &+ 2_000_000_000
         }
     }
 
@@ -251,6 +262,7 @@ final class Connection {
         case .head, .body:
             // Slow or stalled client: answer 408 and close; it never reached a worker.
             acceptingRequests = false
+            errorClose = true
             updateInterest()
             deadline = .max
             enqueueFinished(.error(408, "request_timeout",
@@ -258,6 +270,8 @@ final class Connection {
                                    close: true))
         case .busy:
             break
+        case .lingering:
+            finish()
         }
     }
 
@@ -279,6 +293,24 @@ final class Connection {
         for slot in slots { slot.exchange?.onCancel?() }
         slots.removeAll()
         finish()
+    }
+
+    private func linger() {
+        guard !closed, let token else { return }
+        lingering = true
+        _ = shutdown(fd.rawValue, Int32(SHUT_WR))
+        setPhase(.lingering)
+        try? context.loop.setInterest(token, fd: fd.rawValue, .readable)
+        discardInput()
+    }
+
+    private func discardInput() {
+        while !closed {
+            let n = context.readBuffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+            if n > 0 { continue }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            finish()  // the client closed too (or the socket failed)
+        }
     }
 
     private func finish() {

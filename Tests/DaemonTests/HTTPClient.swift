@@ -13,7 +13,7 @@ struct HTTPReply {
     var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
 }
 
-final class RawConnection {
+final class RawConnection: @unchecked Sendable {  // used by one thread at a time
     let fd: Int32
     private var buffer: [UInt8] = []
 

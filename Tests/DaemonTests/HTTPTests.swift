@@ -130,6 +130,27 @@ func expectHealthy(_ d: Daemon, key: String, sourceLocation: SourceLocation = #_
         try expectHealthy(d, key: key)
     }
 
+    /// A client that keeps sending a body the server refused still reads the refusal
+    /// (lingering close), instead of a connection reset.
+    @Test func anOversizedUploadInFlightStillGets413() throws {
+        let d = try Daemon(extra: "[server]\nmax_body_bytes = 1048576")
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        let c = try d.connect()
+        let sender = DispatchQueue(label: "upload")
+        sender.async {
+            c.send("POST /v1/process HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(key)\r\nContent-Length: 8388608\r\n\r\n")
+            c.send([UInt8](repeating: 0x61, count: 2 << 20))
+        }
+        // Only once the whole upload is sent does the client look for the answer.
+        sender.sync {}
+        let r = c.response(seconds: 20)
+        #expect(r?.status == 413)
+        #expect(r?.header("Connection") == "close")
+        try expectHealthy(d, key: key)
+    }
+
     @Test func slowClientsAreCutOffByTheTimeouts() throws {
         let d = try Daemon(extra: "[server]\nheader_timeout = 300ms\nbody_timeout = 300ms\nkeepalive_timeout = 400ms")
         defer { d.cleanUp() }
