@@ -9,14 +9,13 @@ import Tenants
 
 /// Honours a well-formed incoming X-Request-Id (1–128 of A-Z a-z 0-9 . _ -), else makes one.
 public struct RequestIDStage: RequestStage {
-    private let counter = Counter()
     public init() {}
 
     public func apply(_ context: inout RequestContext) -> StageVerdict {
         if let given = context.exchange.head.headers["X-Request-Id"], Self.isWellFormed(given) {
             context.requestID = given
         } else {
-            context.requestID = counter.next()
+            context.requestID = RequestIDGenerator.shared.next()
         }
         return .next
     }
@@ -26,18 +25,6 @@ public struct RequestIDStage: RequestStage {
         return (1...128).contains(b.count) && b.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D
         }
-    }
-
-    /// "<random prefix>-<sequence>": unique per process start, no syscall per request.
-    final class Counter: Sendable {
-        private let prefix: String
-        private let value = Atomic<UInt64>(0)
-        init() {
-            var bytes = [UInt8](repeating: 0, count: 6)
-            _ = bytes.withUnsafeMutableBytes { bh_random($0.baseAddress, $0.count) }
-            prefix = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-        }
-        func next() -> String { prefix + "-" + String(value.add(1, ordering: .relaxed).newValue, radix: 16) }
     }
 }
 

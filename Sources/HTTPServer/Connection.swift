@@ -20,7 +20,7 @@ final class Connection {
     private var body: [UInt8] = []
 
     /// Requests handed to the handler, in order; a slot gets its response when ready.
-    private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?)] = []
+    private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?, isHead: Bool)] = []
     private var nextSequence: UInt64 = 0
 
     private var output = OutputQueue()
@@ -139,7 +139,7 @@ final class Connection {
         let sequence = nextSequence
         nextSequence += 1
         let exchange = HTTPExchange(head: head, body: body, peer: peer, loop: context.loop, connection: self, sequence: sequence)
-        slots.append((sequence, exchange, nil))
+        slots.append((sequence, exchange, nil, head.method == .head))
         if !head.keepAlive || server.isDraining { stopReading() }
         if slots.count >= server.settings.maxPipelined || output.bytes >= server.settings.maxBufferedOutput { pauseReading() }
         setPhase(.busy)
@@ -160,7 +160,9 @@ final class Connection {
     private func enqueueFinished(_ response: HTTPResponse) {
         let sequence = nextSequence
         nextSequence += 1
-        slots.append((sequence, nil, response))
+        var r = response
+        r.headers.append(("X-Request-Id", RequestIDGenerator.shared.next()))
+        slots.append((sequence, nil, r, false))
         writeReady()
     }
 
@@ -172,9 +174,10 @@ final class Connection {
             let closing = response.close || (!acceptingRequests || (server?.isDraining ?? true)) && slots.isEmpty
             var headBytes: [UInt8] = []
             headBytes.reserveCapacity(256)
-            response.serializeHead(into: &headBytes, date: date, closing: closing, omitBody: false)
+            response.serializeHead(into: &headBytes, date: date, closing: closing)
             output.append(headBytes)
-            if !response.body.isEmpty { output.append(response.body) }
+            // A HEAD answer has the GET answer's headers, Content-Length included, and no body.
+            if !response.body.isEmpty && !first.isHead { output.append(response.body) }
             if closing {
                 acceptingRequests = false
                 closeAfterWrite = true

@@ -1,5 +1,7 @@
 // HTTPResponse: what a handler answers, and its serialisation onto the wire.
+import CBulkhead
 import JSON
+import Synchronization
 
 public struct HTTPResponse: Sendable {
     public var status: Int
@@ -32,7 +34,7 @@ public struct HTTPResponse: Sendable {
 
     /// Writes the status line, the headers (with Content-Length, Date and Connection
     /// added here) and the blank line into `out`; the body is written separately.
-    func serializeHead(into out: inout [UInt8], date: [UInt8], closing: Bool, omitBody: Bool) {
+    func serializeHead(into out: inout [UInt8], date: [UInt8], closing: Bool) {
         out += Self.statusLines[status] ?? Array("HTTP/1.1 \(status) \(Self.reason(status))\r\n".utf8)
         for (name, value) in headers {
             out += name.utf8
@@ -48,7 +50,6 @@ public struct HTTPResponse: Sendable {
         out += date
         if closing { out += Self.connectionClose }
         out += [0x0D, 0x0A]
-        _ = omitBody
     }
 
     static let contentLength = Array("Content-Length: ".utf8)
@@ -97,4 +98,20 @@ public struct HTTPResponse: Sendable {
 /// A JSON string literal (quotes and escapes) appended as bytes.
 public func appendJSONString(_ s: String, to out: inout [UInt8]) {
     JSONValue.string(s).serialize(into: &out)
+}
+
+/// Request ids: "<random prefix>-<sequence>", unique per process start, no syscall per
+/// request. Shared by the server's own error answers and the request-id stage.
+public final class RequestIDGenerator: Sendable {
+    public static let shared = RequestIDGenerator()
+    private let prefix: String
+    private let value = Atomic<UInt64>(0)
+
+    init() {
+        var bytes = [UInt8](repeating: 0, count: 6)
+        _ = bytes.withUnsafeMutableBytes { bh_random($0.baseAddress, $0.count) }
+        prefix = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    public func next() -> String { prefix + "-" + String(value.add(1, ordering: .relaxed).newValue, radix: 16) }
 }

@@ -60,7 +60,8 @@ final class RawConnection: @unchecked Sendable {  // used by one thread at a tim
     }
 
     /// The next response (Content-Length framed), or nil on timeout or close.
-    func response(seconds: Double = 30) -> HTTPReply? {
+    /// `noBody`: the answer to a HEAD request (its Content-Length describes no body here).
+    func response(seconds: Double = 30, noBody: Bool = false) -> HTTPReply? {
         let marker: [UInt8] = [13, 10, 13, 10]
         guard fill(seconds: seconds, until: { $0.firstRange(of: marker) != nil }), let end = buffer.firstRange(of: marker) else { return nil }
         let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
@@ -72,7 +73,7 @@ final class RawConnection: @unchecked Sendable {  // used by one thread at a tim
             return (String(line[..<c]), line[line.index(after: c)...].trimmingCharacters(in: .whitespaces))
         }
         let length = Int(headers.first { $0.0.lowercased() == "content-length" }?.1 ?? "0") ?? 0
-        let total = end.upperBound + (status == 100 ? 0 : length)
+        let total = end.upperBound + (status == 100 || noBody ? 0 : length)
         guard fill(seconds: seconds, until: { $0.count >= total }) else { return nil }
         let body = Array(buffer[end.upperBound..<total])
         buffer.removeFirst(total)

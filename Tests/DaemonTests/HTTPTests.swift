@@ -125,6 +125,7 @@ func expectHealthy(_ d: Daemon, key: String, sourceLocation: SourceLocation = #_
             let r = c.response(seconds: 10)
             #expect(r?.status == status, "\(name): got \(r?.status ?? -1) \(r?.text ?? "")")
             #expect(r?.header("Connection") == "close", "\(name)")
+            #expect(r?.header("X-Request-Id") != nil, "\(name)")
             #expect(c.closedByServer(), "\(name): connection left open")
         }
         try expectHealthy(d, key: key)
@@ -298,6 +299,13 @@ func expectHealthy(_ d: Daemon, key: String, sourceLocation: SourceLocation = #_
         let other = try d.call(key: key, body: echo("1"), headers: ["Origin: https://evil.example"])
         #expect(other.header("Access-Control-Allow-Origin") == nil)
         #expect(try d.call("GET", "/readyz", key: nil).status == 200)
+        // HEAD: the GET answer's headers and no body; the next answer on the connection is intact.
+        let c = try d.connect()
+        c.send(request("HEAD", "/healthz", key: nil) + request("GET", "/healthz", key: nil))
+        let head = try #require(c.response(noBody: true))
+        #expect(head.status == 200)
+        #expect(head.header("Content-Length") == "15")
+        #expect(c.response()?.text == #"{"status":"ok"}"#)
     }
 }
 
