@@ -354,6 +354,7 @@ int bh_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int 
 pid_t bh_fork_sibling(void) { RET(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0)); }
 
 int bh_dup2(int from, int to) { RET(dup2(from, to)); }
+int bh_dup_above(int fd, int min) { RET(fcntl(fd, F_DUPFD_CLOEXEC, min)); }
 
 int bh_random(void *buf, size_t len) {
     size_t got = 0;

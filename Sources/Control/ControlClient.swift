@@ -40,8 +40,15 @@ public enum ControlClient {
     }
 
     private static func exchange(_ fd: borrowing FileDescriptor, _ out: [UInt8], _ timeoutSeconds: Int32) throws(ControlClientError) -> JSONValue {
-        do { try fd.writeAll(out) } catch {
-            throw ControlClientError(kind: .unreachable, description: "the daemon closed the control connection")
+        // MSG_NOSIGNAL: a daemon that refused us and closed is an answer to read, not a
+        // SIGPIPE. Whatever it sent before closing (its ERROR) is read below.
+        var sent = 0
+        while sent < out.count {
+            let raw = fd.rawValue
+            let n = out.withUnsafeBytes { Glibc.send(raw, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            sent += n
         }
         var decoder = FrameDecoder(maxPayload: 64 << 20)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)

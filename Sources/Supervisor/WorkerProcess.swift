@@ -262,7 +262,16 @@ final class WorkerProcess {
         readStderr()
         let status: ExitStatus
         do {
-            guard let s = try child.reap() else { return }  // spurious wake-up
+            guard let s = try child.reap() else {
+                // Exited, but still its spawning parent's child for a moment (a forked
+                // worker): look again shortly instead of spinning on the readable pidfd.
+                if let token = exitToken {
+                    loop.deregister(token, fd: child.pidfd.rawValue)
+                    exitToken = nil
+                }
+                loop.schedule(after: .milliseconds(2)) { [weak self] in self?.exited() }
+                return
+            }
             status = s
         } catch {
             preconditionFailure("waitid on our own child failed: \(error)")

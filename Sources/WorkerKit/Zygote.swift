@@ -57,9 +57,15 @@ enum Zygote {
     /// In W: take the worker's socket as fd 3 and its stderr pipe as fd 2, then wait until
     /// the kernel has made the supervisor our parent (M exits right after forking us).
     private static func becomeWorker(socket: Int32, stderr: Int32, supervisor: Int32, argv: [String]) -> [String] {
-        guard bh_dup2(socket, 3) >= 0, bh_dup2(stderr, 2) >= 0 else { _exit(4) }
+        // Lift the received descriptors out of the way first, so that no dup2 maps one
+        // onto itself (and a close then takes it away) or over the other.
+        let s = bh_dup_above(socket, 10), e = bh_dup_above(stderr, 10)
+        guard s >= 0, e >= 0 else { _exit(4) }
         close(socket)
         close(stderr)
+        guard bh_dup2(s, 3) >= 0, bh_dup2(e, 2) >= 0 else { _exit(4) }
+        close(s)
+        close(e)
         let deadline = bh_monotonic_ns() + 1_000_000_000
         while getppid() != supervisor {
             if bh_monotonic_ns() > deadline { _exit(4) }

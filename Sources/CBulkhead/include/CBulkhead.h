@@ -122,6 +122,8 @@ int bh_recv_with_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int 
 /// single-threaded spawner only. Returns 0 in the child, the pid in the caller.
 pid_t bh_fork_sibling(void);
 int bh_dup2(int from, int to);
+/// fcntl(F_DUPFD_CLOEXEC, min): a copy of `fd` numbered `min` or above.
+int bh_dup_above(int fd, int min);
 /// Fills `buf` from the kernel's CSPRNG (getrandom), all or -errno.
 int bh_random(void *buf, size_t len);
 
