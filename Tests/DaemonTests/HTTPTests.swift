@@ -152,6 +152,41 @@ func expectHealthy(_ d: Daemon, key: String, sourceLocation: SourceLocation = #_
         try expectHealthy(d, key: key)
     }
 
+    /// A client that pipelines a lot and reads nothing does not make the daemon buffer all
+    /// the answers: reading stops once 16 are in flight or 1 MiB is unsent.
+    @Test func aSlowReaderDoesNotGrowTheDaemonsMemory() throws {
+        let d = try Daemon(extra: "[server]\nmax_body_bytes = 1048576")
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        _ = try d.call(key: key, body: echo("1"))  // a worker is up
+        let pid = d.process!.processIdentifier
+        func rss() -> Int {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            return Int(text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ")[1] ?? "0") ?? 0
+        }
+        let before = rss()
+        let c = try d.connect()
+        _ = fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK)
+        let one = Array(request(key: key, body: echo("\"" + String(repeating: "x", count: 256 * 1024) + "\"")).utf8)
+        // 200 requests whose answers add up to 50 MiB; send until the daemon stops taking them.
+        var queued = 0, offset = 0
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while queued < 200 && Date() < deadline {
+            let n = one.withUnsafeBytes { Glibc.send(c.fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n > 0 {
+                offset += n
+                if offset == one.count { queued += 1; offset = 0 }
+            } else {
+                var p = pollfd(fd: c.fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&p, 1, 200) == 0 { break }  // the daemon has stopped reading
+            }
+        }
+        #expect(queued < 200)  // it pushed back
+        #expect(rss() - before < 40 * 1024, "the daemon grew by \(rss() - before) KiB")
+        try expectHealthy(d, key: key)
+    }
+
     @Test func slowClientsAreCutOffByTheTimeouts() throws {
         let d = try Daemon(extra: "[server]\nheader_timeout = 300ms\nbody_timeout = 300ms\nkeepalive_timeout = 400ms")
         defer { d.cleanUp() }
