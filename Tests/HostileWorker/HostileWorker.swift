@@ -92,14 +92,14 @@ enum HostileWorker {
         worker.register("exit") { _ throws(TaskError) in exit(7) }
         worker.register("sleep_ms") { request throws(TaskError) in
             // Work that takes a while and then finishes (for drain tests).
-            usleep(UInt32(max(0, min(number(request.body), 10_000))) * 1000)
+            _ = poll(nil, 0, Int32(max(0, min(number(request.body), 10_000))))  // the task's own work time
             return Array("\"slept\"".utf8)
         }
         worker.register("hang") { _ throws(TaskError) in
             while true { pause() }
         }
         worker.register("spin_until_cancelled") { request throws(TaskError) in
-            while !request.isCancelled() { usleep(1000) }
+            while !request.isCancelled() { _ = poll(nil, 0, 1) }  // busy work, checking for CANCEL
             throw .cancelled
         }
         worker.register("garbage") { _ throws(TaskError) in
