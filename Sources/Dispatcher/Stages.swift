@@ -44,8 +44,7 @@ public struct CORSStage: RequestStage, ResponseStage {
         guard any || origins.contains(origin.lowercased()) else { return .next }
         context.allowedOrigin = any ? "*" : origin
         let head = context.exchange.head
-        if head.method == .options, let method = head.headers["Access-Control-Request-Method"] {
-            _ = method
+        if head.method == .options, head.headers["Access-Control-Request-Method"] != nil {
             return .respond(HTTPResponse(status: 204, headers: [
                 ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"),
                 ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id"),

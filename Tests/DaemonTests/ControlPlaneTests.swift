@@ -24,7 +24,7 @@ import Testing
         #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o700)
         #expect(d.ctl("tenant", "list").stdout.contains("customer-123  Acme Corp  active  240000"))
         let show = d.ctl("--json", "tenant", "show", "customer-123")
-        _ = show
+        #expect(jsonField(show.stdout, "volume") == d.volumes + "/tenant-customer-123-data")
         // The second tenant gets the next uid; a duplicate id is refused.
         #expect(d.ctl("tenant", "create", "second").status == 0)
         #expect(d.ctl("tenant", "show", "second").stdout.contains("uid: 240001"))
