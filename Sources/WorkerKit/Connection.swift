@@ -73,12 +73,15 @@ final class Connection {
     /// without blocking.
     func pollCancellation(of id: UInt64) -> Bool {
         do {
-            while readable() {
-                try fill()
+            // Frames that arrived with the request (already read, not yet decoded) first,
+            // then whatever the socket has now.
+            repeat {
                 while let (message, rid) = try decodeNext() {
                     try handleWhileBusy(message, requestID: rid)
                 }
-            }
+                guard readable() else { break }
+                try fill()
+            } while true
         } catch {
             // The supervisor is gone or spoke garbage: nobody waits for this answer.
             Glibc.exit(error.clean ? 0 : 1)
