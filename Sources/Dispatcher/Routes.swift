@@ -103,12 +103,12 @@ struct ProcessService: Sendable {
             case "data":
                 data = Array(body[member.range])
             default:
-                return .refused(.error(400, "unknown_field", "unknown field \"\(printable(member.key))\" (expected task and data)"))
+                return .refused(.error(400, "unknown_field", "unknown field \"\(AdminCommands.printable(member.key))\" (expected task and data)"))
             }
         }
         guard let task else { return .refused(.error(400, "missing_task", "\"task\" is required")) }
         guard Request.isValidTask(task) else {
-            return .refused(.error(404, "unknown_task", "unknown task \"\(printable(task))\""))
+            return .refused(.error(404, "unknown_task", "unknown task \"\(AdminCommands.printable(task))\""))
         }
         return .ok(task: task, data: data)
     }
@@ -195,7 +195,7 @@ struct RegistryService: Sendable {
     func show(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         let id = context.pathParameter ?? ""
         guard TenantIdentity.isValid(id: id), let record = try? store.tenant(id) else {
-            done(.error(404, "tenant_not_found", "no tenant \(printable(id))"))
+            done(.error(404, "tenant_not_found", "no tenant \(AdminCommands.printable(id))"))
             return
         }
         done(.json(200, Self.json(record).serialized()))
@@ -205,9 +205,4 @@ struct RegistryService: Sendable {
         .object(JSONObject([("id", .string(r.id)), ("name", .string(r.name)), ("status", .string(r.status.rawValue)),
                             ("uid", .number(JSONNumber(Int64(r.uid)))), ("created_at", .number(JSONNumber(r.createdAt)))]))
     }
-}
-
-/// Printable ASCII of untrusted input, for messages.
-func printable(_ s: String) -> String {
-    String(String.UnicodeScalarView(s.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
 }

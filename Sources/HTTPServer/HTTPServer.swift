@@ -47,8 +47,6 @@ public final class HTTPExchange: @unchecked Sendable {
         }
     }
 
-    /// True while the server is draining: the response will carry `Connection: close`.
-    public var draining: Bool { connection?.server?.isDraining ?? true }
 }
 
 public protocol HTTPHandler: AnyObject, Sendable {
@@ -59,8 +57,6 @@ public protocol HTTPHandler: AnyObject, Sendable {
 public enum HTTPListenAddress: Sendable, Equatable {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
-    /// A listening socket handed to us (systemd socket activation).
-    case inherited(fd: Int32)
 }
 
 public struct HTTPServerSettings: Sendable {
@@ -110,8 +106,8 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
     public var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
     public var openConnections: Int { connections.load(ordering: .relaxed) }
 
-    /// Binds every address on every loop (TCP with SO_REUSEPORT; a Unix socket or an
-    /// inherited descriptor is served by the first loop) and starts the loop threads.
+    /// Binds every address on every loop (TCP with SO_REUSEPORT; a Unix socket is served by
+    /// the first loop) and starts the loop threads.
     public func start(_ addresses: [HTTPListenAddress], handler: HTTPHandler) throws(Errno) {
         self.handler = handler
         var ports: [UInt16] = []
@@ -132,12 +128,6 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
                         let fd = try Posix.listenUnix(path: path, backlog: 1024)
                         _ = chmod(path, 0o666)
                         try context.listen(fd)
-                    }
-                case .inherited(let fd):
-                    if i == 0 {
-                        _ = bh_set_nonblocking(fd, 1)
-                        _ = bh_set_cloexec(fd, 1)
-                        try context.listen(FileDescriptor(adopting: fd))
                     }
                 }
             }

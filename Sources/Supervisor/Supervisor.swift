@@ -9,7 +9,7 @@ import Wire
 
 public final class Supervisor {
     private let loop: EventLoop
-    private var settings: SupervisorSettings
+    private let settings: SupervisorSettings
     private let log: Logger
     private let devNull: FileDescriptor
     private var pools: [String: Pool] = [:]
@@ -207,12 +207,6 @@ public final class Supervisor {
             }
         }
         finishShutdownIfDone()
-    }
-
-    /// Takes new pool settings (limits, timeouts); running workers keep theirs until recycled.
-    public func update(settings new: SupervisorSettings) {
-        loop.assertInLoop()
-        settings = new
     }
 
     public var liveWorkers: Int { pools.values.reduce(0) { $0 + $1.workers.count } }

@@ -406,7 +406,7 @@ public final class AdminCommands: ControlHandler {
     }
 
     /// Only printable ASCII of untrusted input goes into messages.
-    static func printable(_ s: String) -> String {
+    public static func printable(_ s: String) -> String {
         String(String.UnicodeScalarView(s.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
     }
 

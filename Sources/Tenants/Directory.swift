@@ -33,7 +33,6 @@ public final class KeyRegistry: Sendable {
         var revokedAt: Int64?
         var graceUntil: Int64?
         var tenantID: String?
-        var kind: KeyKind
     }
 
     private let keys = Mutex<[String: State]>([:])
@@ -58,6 +57,6 @@ public final class KeyRegistry: Sendable {
     public func tenant(of jti: String) -> String? { keys.withLock { $0[jti]?.tenantID } }
 
     private static func state(_ r: KeyRecord) -> State {
-        State(revokedAt: r.revokedAt, graceUntil: r.graceUntil, tenantID: r.tenantID, kind: r.kind)
+        State(revokedAt: r.revokedAt, graceUntil: r.graceUntil, tenantID: r.tenantID)
     }
 }

@@ -68,7 +68,7 @@ enum Daemon {
         var cwd = [CChar](repeating: 0, count: Int(PATH_MAX))
         guard getcwd(&cwd, cwd.count) != nil else { fatal("bulkheadd: getcwd failed") }
         do {
-            return try Config.load(path: path, environment: env, workingDirectory: String(cString: cwd))
+            return try Config.load(path: path, environment: env, workingDirectory: String(decoding: cwd.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         } catch {
             fatal(error.description)
         }
