@@ -37,16 +37,17 @@ let package = Package(
         .target(name: "Control", dependencies: ["EventLoop", "Posix", "Wire", "JSON", "Log"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
-        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
+        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "RateLimit", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
+        .target(name: "RateLimit", dependencies: ["EventLoop", "Log", "CHiredis", "COpenSSL", "CBulkhead"]),
         .target(name: "HTTPParser"),
         .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
-        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
+        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
 
         // Executables only wire modules together.
         .executableTarget(
             name: "bulkheadd",
-            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher"]),
+            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit"]),
         .executableTarget(name: "bulkheadctl", dependencies: ["Control", "Config", "JSON"]),
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],
@@ -73,6 +74,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON"]),
+        .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "Log", "EventLoop"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants"]),
         .testTarget(name: "TenantsTests", dependencies: ["Store", "Auth", "Tenants"]),

@@ -122,6 +122,11 @@ extension Config {
             case memory, redis
         }
 
+        /// Whether the default policy refuses (`enforce`) or only counts and logs (`shadow`).
+        public enum Mode: String, Sendable, Equatable, CaseIterable {
+            case enforce, shadow
+        }
+
         /// What to do with a request when the Redis backend cannot be reached in time.
         public enum FailurePolicy: String, Sendable, Equatable, CaseIterable {
             /// Fail closed: answer 503.
@@ -134,6 +139,8 @@ extension Config {
         public var rate: Rate
         /// `burst`: requests allowed at once above the sustained rate.
         public var burst: UInt64
+        /// `mode`: of the default policy; tenants' own policies carry their own.
+        public var mode: Mode
         /// `backend`
         public var backend: Backend
         /// The effective Redis URL: `redis_url` if set, else one built from `REDIS_HOST`,
@@ -151,6 +158,7 @@ extension Config {
         public init() {
             rate = Rate(count: 1000, unit: .hour)
             burst = 100
+            mode = .enforce
             backend = .memory
             redisURL = nil
             onBackendError = .deny
@@ -172,8 +180,11 @@ extension Config {
         public var maxComputeMinutesPerDay: UInt64
         /// `max_storage_gb`: per tenant volume, in GiB.
         public var maxStorageGB: Double
+        /// `max_concurrent_requests`: a tenant's requests in flight on one host; 0 = no cap.
+        public var maxConcurrentRequests: UInt64
 
         public init() {
+            maxConcurrentRequests = 0
             maxComputeMinutesPerDay = 1000
             maxStorageGB = 50
         }

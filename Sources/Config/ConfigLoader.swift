@@ -132,6 +132,7 @@ let configKeys: [ConfigKey] = [
 
     ConfigKey("ratelimit", "rate") { c, v, _ throws(ValueError) in c.rateLimit.rate = try ValueSyntax.rate(v) },
     ConfigKey("ratelimit", "burst") { c, v, _ throws(ValueError) in c.rateLimit.burst = try ValueSyntax.integer(v, in: 1...UInt64.max) },
+    ConfigKey("ratelimit", "mode") { c, v, _ throws(ValueError) in c.rateLimit.mode = try keyword(v) },
     ConfigKey("ratelimit", "backend") { c, v, _ throws(ValueError) in c.rateLimit.backend = try keyword(v) },
     ConfigKey("ratelimit", "redis_url") { c, v, x throws(ValueError) in
         // A unix: path is stored resolved so `redisEndpoint` needs no working directory.
@@ -146,6 +147,9 @@ let configKeys: [ConfigKey] = [
         c.quota.maxComputeMinutesPerDay = try ValueSyntax.integer(v, in: 0...UInt64.max)
     },
     ConfigKey("quota", "max_storage_gb") { c, v, _ throws(ValueError) in c.quota.maxStorageGB = try ValueSyntax.positiveDecimal(v) },
+    ConfigKey("quota", "max_concurrent_requests") { c, v, _ throws(ValueError) in
+        c.quota.maxConcurrentRequests = try ValueSyntax.integer(v, in: 0...1_000_000)
+    },
 
     ConfigKey("volumes", "prefix") { c, v, _ throws(ValueError) in c.volumes.prefix = try ValueSyntax.volumePrefix(v) },
     ConfigKey("volumes", "auto_create") { c, v, _ throws(ValueError) in c.volumes.autoCreate = try ValueSyntax.bool(v) },

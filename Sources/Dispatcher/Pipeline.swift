@@ -1,10 +1,14 @@
 // The request path as an explicit, ordered list of stages (SPEC §1):
-//   request id → CORS preflight → route → authenticate → [rate limit] → handler
-//   → response stages (request id, CORS) → [metering]
-// A request stage either passes the request on or answers it; the handler answers
-// asynchronously; response stages decorate every answer, errors included.
+//   request id → CORS preflight → route → authenticate → admission (rate limits,
+//   quotas) → handler → response stages (request id, CORS, rate-limit headers)
+//   → [metering]
+// A request stage either passes the request on or answers it; the admission stage may
+// answer later (Redis), and the handler answers asynchronously; response stages decorate
+// every answer, errors included.
+import EventLoop
 import HTTPParser
 import HTTPServer
+import RateLimit
 import Tenants
 
 /// What the stages learn about a request as it goes.
@@ -16,6 +20,8 @@ public struct RequestContext: Sendable {
     public var principal: Principal?
     /// The request's Origin when it is allowed (CORS).
     public var allowedOrigin: String?
+    /// The admitted request's place under its tenant's limits, released once answered.
+    public var grant: Grant?
 
     init(exchange: HTTPExchange) { self.exchange = exchange }
 }
@@ -27,6 +33,11 @@ public enum StageVerdict: Sendable {
 
 public protocol RequestStage: Sendable {
     func apply(_ context: inout RequestContext) -> StageVerdict
+}
+
+/// A stage that may decide later, on any thread; the pipeline goes on on the request's loop.
+public protocol AsyncRequestStage: Sendable {
+    func apply(_ context: RequestContext, _ resume: @escaping @Sendable (RequestContext, StageVerdict) -> Void)
 }
 
 public protocol ResponseStage: Sendable {
@@ -57,10 +68,12 @@ public struct Route: Sendable {
 /// Runs the stages and the routed handler for each request.
 public final class Pipeline: HTTPHandler {
     let requestStages: [RequestStage]
+    let admission: AsyncRequestStage?
     let responseStages: [ResponseStage]
 
-    public init(requestStages: [RequestStage], responseStages: [ResponseStage]) {
+    public init(requestStages: [RequestStage], admission: AsyncRequestStage? = nil, responseStages: [ResponseStage]) {
         self.requestStages = requestStages
+        self.admission = admission
         self.responseStages = responseStages
     }
 
@@ -72,12 +85,29 @@ public final class Pipeline: HTTPHandler {
                 return
             }
         }
+        guard let admission, context.route != nil else { return route(context) }
+        admission.apply(context) { [self] context, verdict in
+            let loop = context.exchange.loop
+            if loop.inLoop {
+                resume(context, verdict)
+            } else {
+                let bound = LoopBound((self, context, verdict), loop: loop)
+                loop.execute { let (p, c, v) = bound.value; p.resume(c, v) }
+            }
+        }
+    }
+
+    private func resume(_ context: RequestContext, _ verdict: StageVerdict) {
+        if case .respond(let response) = verdict { return finish(context, response) }
+        route(context)
+    }
+
+    private func route(_ context: RequestContext) {
         guard let route = context.route else {
             finish(context, .error(404, "not_found", "no such endpoint"))
             return
         }
-        let ctx = context
-        route.handler(ctx) { [self] response in finish(ctx, response) }
+        route.handler(context) { [self] response in finish(context, response) }
     }
 
     private func finish(_ context: RequestContext, _ response: HTTPResponse) {

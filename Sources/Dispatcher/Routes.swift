@@ -4,6 +4,7 @@ import Glibc
 import HTTPParser
 import HTTPServer
 import JSON
+import RateLimit
 import Store
 import Supervisor
 import Tenants
@@ -12,20 +13,27 @@ import Wire
 public struct DispatcherSettings: Sendable {
     public var allowedOrigins: [String]
     public var workerExecutable: String
+    /// The shared rate limiter, when `[ratelimit] backend = redis`: `/readyz` reports it,
+    /// and is not ready while it is down unless `on_backend_error = allow`.
+    public var redis: RedisBackend?
+    public var redisRequired: Bool
 
-    public init(allowedOrigins: [String], workerExecutable: String) {
+    public init(allowedOrigins: [String], workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true) {
         self.allowedOrigins = allowedOrigins
         self.workerExecutable = workerExecutable
+        self.redis = redis
+        self.redisRequired = redisRequired
     }
 }
 
 public enum Dispatcher {
     /// The whole request path, in order.
     public static func pipeline(settings: DispatcherSettings, authenticator: Authenticator, tenants: TenantDirectory,
-                                store: Store, supervisor: SupervisorLink, audit: AuditWriter?,
+                                store: Store, supervisor: SupervisorLink, audit: AuditWriter?, admission: Admission,
                                 clock: @escaping @Sendable () -> Int64) -> Pipeline {
         let process = ProcessService(supervisor: supervisor, tenants: tenants)
-        let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable)
+        let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable,
+                                   redis: settings.redis, redisRequired: settings.redisRequired)
         let registry = RegistryService(store: store)
         let routes = [
             Route(.post, "/v1/process", .tenant(scope: "process"), process.handle),
@@ -36,15 +44,16 @@ public enum Dispatcher {
             Route(.get, "/v1/admin/tenants/", .admin, registry.show),
         ]
         let cors = CORSStage(allowedOrigins: settings.allowedOrigins)
+        let limits = AdmissionStage(admission: admission)
         return Pipeline(
             requestStages: [
                 RequestIDStage(),
                 cors,
                 RouteStage(routes: routes),
                 AuthenticateStage(authenticator: authenticator, audit: audit, clock: clock),
-                // The rate-limit and quota stage goes here.
             ],
-            responseStages: [StampRequestIDStage(), cors])
+            admission: limits,
+            responseStages: [StampRequestIDStage(), cors, limits])
     }
 }
 
@@ -158,12 +167,14 @@ struct ProcessService: Sendable {
     }
 }
 
-/// /healthz: the process answers. /readyz: the store answers, the supervisor's loop turns
-/// and the worker executable is there.
+/// /healthz: the process answers. /readyz: the store answers, the supervisor's loop turns,
+/// the worker executable is there and, with the Redis backend, Redis is connected.
 struct HealthService: Sendable {
     let store: Store
     let supervisor: SupervisorLink
     let workerExecutable: String
+    let redis: RedisBackend?
+    let redisRequired: Bool
 
     func live(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         done(.json(200, Array(#"{"status":"ok"}"#.utf8)))
@@ -172,9 +183,12 @@ struct HealthService: Sendable {
     func ready(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         let storeOK = (try? store.ping()) != nil
         let workerOK = access(workerExecutable, X_OK) == 0
+        let redisOK = redis?.isUp
+        let redisRequired = redisRequired
         supervisor.ping { supervisorOK in
-            let ok = storeOK && workerOK && supervisorOK
-            let body = #"{"status":"\#(ok ? "ready" : "not_ready")","checks":{"store":\#(storeOK),"supervisor":\#(supervisorOK),"worker_executable":\#(workerOK)}}"#
+            let ok = storeOK && workerOK && supervisorOK && (redisOK != false || !redisRequired)
+            let redisCheck = redisOK.map { #","redis":\#($0)"# } ?? ""
+            let body = #"{"status":"\#(ok ? "ready" : "not_ready")","checks":{"store":\#(storeOK),"supervisor":\#(supervisorOK),"worker_executable":\#(workerOK)\#(redisCheck)}}"#
             done(.json(ok ? 200 : 503, Array(body.utf8)))
         }
     }

@@ -98,28 +98,45 @@ public struct AuditRecord: Sendable, Equatable {
 /// A tenant's overrides of the configured limits (SPEC §3); nil means "use the
 /// configuration". Counts above `Int64.max` and negative or non-finite values are refused.
 public struct LimitOverrides: Sendable, Equatable {
-    /// Sustained rate: `rateCount` requests per `ratePeriodSeconds`.
-    public var rateCount: UInt64?
-    public var ratePeriodSeconds: UInt64?
-    public var burst: UInt64?
+    /// Requests in flight at once.
     public var concurrency: Int?
     public var computeMinutesPerDay: UInt64?
     public var storageGB: Double?
     public var maxWorkers: Int?
-    /// Shadow mode: limits are measured and logged but not enforced.
-    public var shadow: Bool
+    /// Named rate policies, by name.
+    public var policies: [PolicyOverride]
 
-    public init(
-        rateCount: UInt64? = nil, ratePeriodSeconds: UInt64? = nil, burst: UInt64? = nil, concurrency: Int? = nil,
-        computeMinutesPerDay: UInt64? = nil, storageGB: Double? = nil, maxWorkers: Int? = nil, shadow: Bool = false
-    ) {
-        self.rateCount = rateCount
-        self.ratePeriodSeconds = ratePeriodSeconds
-        self.burst = burst
+    public init(concurrency: Int? = nil, computeMinutesPerDay: UInt64? = nil, storageGB: Double? = nil, maxWorkers: Int? = nil,
+                policies: [PolicyOverride] = []) {
         self.concurrency = concurrency
         self.computeMinutesPerDay = computeMinutesPerDay
         self.storageGB = storageGB
         self.maxWorkers = maxWorkers
-        self.shadow = shadow
+        self.policies = policies
+    }
+}
+
+/// One named rate policy of a tenant: `rateCount` requests per `ratePeriodSeconds`,
+/// `burst` at once. Only the policy named `default` may leave values nil (they keep the
+/// configuration's); any other needs all three.
+public struct PolicyOverride: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable {
+        case enforce, shadow
+    }
+    public static let defaultName = "default"
+
+    public var name: String
+    public var rateCount: UInt64?
+    public var ratePeriodSeconds: UInt64?
+    public var burst: UInt64?
+    /// nil: the configuration's mode for `default`, enforce for others.
+    public var mode: Mode?
+
+    public init(name: String, rateCount: UInt64? = nil, ratePeriodSeconds: UInt64? = nil, burst: UInt64? = nil, mode: Mode? = nil) {
+        self.name = name
+        self.rateCount = rateCount
+        self.ratePeriodSeconds = ratePeriodSeconds
+        self.burst = burst
+        self.mode = mode
     }
 }

@@ -10,7 +10,7 @@ struct Migration: Sendable {
 
 extension Store {
     /// Every migration, in order; `migrations[i].version == i + 1`. Never edit a released
-    /// migration: add the next one (the usage tables of SPEC §8 will be migration 3). A
+    /// migration: add the next one (the usage tables of SPEC §8 will be migration 4). A
     /// migration that must rebuild a table follows https://sqlite.org/lang_altertable.html
     /// ("other kinds of table schema changes"); foreign_keys is ON during migrations.
     static let migrations: [Migration] = [
@@ -74,6 +74,47 @@ extension Store {
                 "CREATE INDEX keys_tenant_id ON keys(tenant_id)",
                 "CREATE INDEX audit_target ON audit(target)",
                 "CREATE INDEX audit_time ON audit(time)",
+            ]),
+        // Several named rate policies per tenant: they move out of tenant_limits into a
+        // table of their own; a v2 rate override becomes the tenant's "default" policy.
+        // NULL values of "default" keep the configuration's.
+        Migration(
+            version: 3, summary: "named rate policies per tenant",
+            statements: [
+                """
+                CREATE TABLE tenant_policies (
+                    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 32),
+                    rate_count INTEGER CHECK (rate_count > 0),
+                    rate_period_seconds INTEGER CHECK (rate_period_seconds > 0),
+                    burst INTEGER CHECK (burst > 0),
+                    mode TEXT CHECK (mode IN ('enforce', 'shadow')),
+                    PRIMARY KEY (tenant_id, name),
+                    CHECK (name = 'default' OR (rate_count IS NOT NULL AND rate_period_seconds IS NOT NULL AND burst IS NOT NULL))
+                ) WITHOUT ROWID
+                """,
+                """
+                INSERT INTO tenant_policies (tenant_id, name, rate_count, rate_period_seconds, burst, mode)
+                SELECT tenant_id, 'default', NULLIF(rate_count, 0), NULLIF(rate_period_seconds, 0), NULLIF(burst, 0),
+                       CASE shadow WHEN 1 THEN 'shadow' END
+                FROM tenant_limits
+                WHERE rate_count IS NOT NULL OR rate_period_seconds IS NOT NULL OR burst IS NOT NULL OR shadow = 1
+                """,
+                """
+                CREATE TABLE tenant_limits_v3 (
+                    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+                    concurrency INTEGER CHECK (concurrency >= 0),
+                    compute_minutes_per_day INTEGER CHECK (compute_minutes_per_day >= 0),
+                    storage_gb REAL CHECK (storage_gb >= 0),
+                    max_workers INTEGER CHECK (max_workers >= 0)
+                )
+                """,
+                """
+                INSERT INTO tenant_limits_v3 (tenant_id, concurrency, compute_minutes_per_day, storage_gb, max_workers)
+                SELECT tenant_id, concurrency, compute_minutes_per_day, storage_gb, max_workers FROM tenant_limits
+                """,
+                "DROP TABLE tenant_limits",
+                "ALTER TABLE tenant_limits_v3 RENAME TO tenant_limits",
             ]),
     ]
 

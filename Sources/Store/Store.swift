@@ -12,7 +12,7 @@ import Synchronization
 /// is also what a connection opened `SQLITE_OPEN_NOMUTEX` requires.
 public final class Store: Sendable {
     /// The schema this build writes; a database with a higher version is refused.
-    public static let schemaVersion: Int = 2
+    public static let schemaVersion: Int = 3
 
     /// The database file.
     public let path: String
@@ -301,54 +301,82 @@ extension Store {
 // MARK: - Limits
 
 extension Store {
-    private static let limitColumns =
-        "rate_count, rate_period_seconds, burst, concurrency, compute_minutes_per_day, storage_gb, max_workers, shadow"
+    private static let limitColumns = "concurrency, compute_minutes_per_day, storage_gb, max_workers"
+    private static let policyColumns = "name, rate_count, rate_period_seconds, burst, mode"
 
     /// The tenant's overrides, or nil when none were ever set.
     public func limits(_ tenant: String) throws(StoreError) -> LimitOverrides? {
-        try locked { (db) throws(StoreError) in
-            try db.row("SELECT \(Store.limitColumns) FROM tenant_limits WHERE tenant_id = ?", [.text(tenant)]) {
-                (row) throws(StoreError) in try Store.limits(from: row, at: 0)
-            }
-        }
+        try locked { (db) throws(StoreError) in try Store.limits(&db, tenant) }
     }
 
-    /// Replaces the tenant's overrides with `limits` (nil fields: use the configuration).
-    /// `notFound` for an unknown tenant; `invalid` for values that cannot be stored.
+    /// Replaces the tenant's overrides with `limits` (nil fields: use the configuration;
+    /// policies not listed are removed) in one transaction. `notFound` for an unknown
+    /// tenant; `invalid` for values that cannot be stored.
     public func setLimits(_ tenant: String, _ limits: LimitOverrides) throws(StoreError) {
         let values = try Store.values(of: limits)
+        let policies = try limits.policies.map { (p) throws(StoreError) in try Store.values(of: p) }
         try locked { (db) throws(StoreError) in
             try db.transaction { (db) throws(StoreError) in
                 if try !Store.tenantExists(&db, tenant) { throw .tenantNotFound(tenant) }
                 try db.run(
                     """
-                    INSERT INTO tenant_limits (tenant_id, \(Store.limitColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO tenant_limits (tenant_id, \(Store.limitColumns)) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (tenant_id) DO UPDATE SET
-                        rate_count = excluded.rate_count, rate_period_seconds = excluded.rate_period_seconds,
-                        burst = excluded.burst, concurrency = excluded.concurrency,
-                        compute_minutes_per_day = excluded.compute_minutes_per_day, storage_gb = excluded.storage_gb,
-                        max_workers = excluded.max_workers, shadow = excluded.shadow
+                        concurrency = excluded.concurrency, compute_minutes_per_day = excluded.compute_minutes_per_day,
+                        storage_gb = excluded.storage_gb, max_workers = excluded.max_workers
                     """, [.text(tenant)] + values)
+                try db.run("DELETE FROM tenant_policies WHERE tenant_id = ?", [.text(tenant)])
+                for p in policies {
+                    try db.run("INSERT INTO tenant_policies (tenant_id, \(Store.policyColumns)) VALUES (?, ?, ?, ?, ?, ?)",
+                               [.text(tenant)] + p)
+                }
+            }
+        }
+    }
+
+    /// Removes every override of the tenant: it goes back to the configuration.
+    public func clearLimits(_ tenant: String) throws(StoreError) {
+        try locked { (db) throws(StoreError) in
+            try db.transaction { (db) throws(StoreError) in
+                if try !Store.tenantExists(&db, tenant) { throw .tenantNotFound(tenant) }
+                try db.run("DELETE FROM tenant_limits WHERE tenant_id = ?", [.text(tenant)])
+                try db.run("DELETE FROM tenant_policies WHERE tenant_id = ?", [.text(tenant)])
             }
         }
     }
 
     /// The overrides of every tenant that has some, by tenant id.
     public func allLimits() throws(StoreError) -> [String: LimitOverrides] {
-        let pairs = try locked { (db) throws(StoreError) in
-            try db.rows("SELECT tenant_id, \(Store.limitColumns) FROM tenant_limits", []) {
-                (row) throws(StoreError) in (try row.text(0), try Store.limits(from: row, at: 1))
-            }
+        try locked { (db) throws(StoreError) in
+            let ids = try db.rows(
+                "SELECT tenant_id FROM tenant_limits UNION SELECT tenant_id FROM tenant_policies", []
+            ) { (row) throws(StoreError) in try row.text(0) }
+            var all: [String: LimitOverrides] = [:]
+            for id in ids { all[id] = try Store.limits(&db, id) }
+            return all
         }
-        return Dictionary(uniqueKeysWithValues: pairs)
+    }
+
+    private static func limits(_ db: inout Connection, _ tenant: String) throws(StoreError) -> LimitOverrides? {
+        let scalar = try db.row("SELECT \(limitColumns) FROM tenant_limits WHERE tenant_id = ?", [.text(tenant)]) {
+            (row) throws(StoreError) in try Store.limits(from: row)
+        }
+        let policies = try db.rows(
+            "SELECT \(policyColumns) FROM tenant_policies WHERE tenant_id = ? ORDER BY name", [.text(tenant)],
+            Store.policy(from:))
+        if scalar == nil && policies.isEmpty { return nil }
+        var limits = scalar ?? LimitOverrides()
+        limits.policies = policies
+        return limits
+    }
+
+    private static func count(_ value: UInt64?, _ name: String) throws(StoreError) -> SQLValue {
+        guard let value else { return .null }
+        guard let stored = Int64(exactly: value) else { throw StoreError(.invalid, "\(name) \(value) is too large") }
+        return .integer(stored)
     }
 
     private static func values(of limits: LimitOverrides) throws(StoreError) -> [SQLValue] {
-        func count(_ value: UInt64?, _ name: String) throws(StoreError) -> SQLValue {
-            guard let value else { return .null }
-            guard let stored = Int64(exactly: value) else { throw StoreError(.invalid, "\(name) \(value) is too large") }
-            return .integer(stored)
-        }
         func number(_ value: Int?, _ name: String) throws(StoreError) -> SQLValue {
             guard let value else { return .null }
             guard value >= 0 else { throw StoreError(.invalid, "\(name) \(value) is negative") }
@@ -357,30 +385,57 @@ extension Store {
         if let gb = limits.storageGB, !(gb.isFinite && gb >= 0) {
             throw StoreError(.invalid, "storageGB \(gb) is not a finite, non-negative number")
         }
+        var names = Set<String>()
+        for p in limits.policies where !names.insert(p.name).inserted {
+            throw StoreError(.invalid, "policy \(p.name) is given twice")
+        }
         return [
-            try count(limits.rateCount, "rateCount"), try count(limits.ratePeriodSeconds, "ratePeriodSeconds"),
-            try count(limits.burst, "burst"), try number(limits.concurrency, "concurrency"),
-            try count(limits.computeMinutesPerDay, "computeMinutesPerDay"), SQLValue(limits.storageGB),
-            try number(limits.maxWorkers, "maxWorkers"), .integer(limits.shadow ? 1 : 0),
+            try number(limits.concurrency, "concurrency"), try count(limits.computeMinutesPerDay, "computeMinutesPerDay"),
+            SQLValue(limits.storageGB), try number(limits.maxWorkers, "maxWorkers"),
         ]
     }
 
-    /// Reads the eight limit columns starting at column `first`.
-    private static func limits(from row: Row, at first: Int32) throws(StoreError) -> LimitOverrides {
-        func count(_ column: Int32) throws(StoreError) -> UInt64? {
-            guard let value = try row.optionalInteger(first + column) else { return nil }
-            guard let count = UInt64(exactly: value) else { throw row.invalid(first + column, "a negative count") }
-            return count
+    private static func values(of p: PolicyOverride) throws(StoreError) -> [SQLValue] {
+        guard (1...32).contains(p.name.utf8.count) else { throw StoreError(.invalid, "policy name \"\(p.name)\" is not 1-32 bytes") }
+        if p.name != PolicyOverride.defaultName, p.rateCount == nil || p.ratePeriodSeconds == nil || p.burst == nil {
+            throw StoreError(.invalid, "policy \(p.name) needs a rate, a period and a burst")
         }
+        for (value, name) in [(p.rateCount, "rateCount"), (p.ratePeriodSeconds, "ratePeriodSeconds"), (p.burst, "burst")] where value == 0 {
+            throw StoreError(.invalid, "\(name) of policy \(p.name) must be at least 1")
+        }
+        return [.text(p.name), try count(p.rateCount, "rateCount"), try count(p.ratePeriodSeconds, "ratePeriodSeconds"),
+                try count(p.burst, "burst"), SQLValue(p.mode?.rawValue)]
+    }
+
+    /// Reads the four limit columns.
+    private static func limits(from row: Row) throws(StoreError) -> LimitOverrides {
         func number(_ column: Int32) throws(StoreError) -> Int? {
-            guard let value = try row.optionalInteger(first + column) else { return nil }
-            guard let number = Int(exactly: value), number >= 0 else { throw row.invalid(first + column, "a negative count") }
+            guard let value = try row.optionalInteger(column) else { return nil }
+            guard let number = Int(exactly: value), number >= 0 else { throw row.invalid(column, "a negative count") }
             return number
         }
-        return LimitOverrides(
-            rateCount: try count(0), ratePeriodSeconds: try count(1), burst: try count(2), concurrency: try number(3),
-            computeMinutesPerDay: try count(4), storageGB: try row.optionalReal(first + 5), maxWorkers: try number(6),
-            shadow: try row.integer(first + 7) != 0)
+        var computeMinutes: UInt64?
+        if let value = try row.optionalInteger(1) {
+            guard let minutes = UInt64(exactly: value) else { throw row.invalid(1, "a negative count") }
+            computeMinutes = minutes
+        }
+        return LimitOverrides(concurrency: try number(0), computeMinutesPerDay: computeMinutes,
+                              storageGB: try row.optionalReal(2), maxWorkers: try number(3))
+    }
+
+    private static func policy(from row: Row) throws(StoreError) -> PolicyOverride {
+        func count(_ column: Int32) throws(StoreError) -> UInt64? {
+            guard let value = try row.optionalInteger(column) else { return nil }
+            guard let count = UInt64(exactly: value) else { throw row.invalid(column, "a negative count") }
+            return count
+        }
+        var mode: PolicyOverride.Mode?
+        if let text = try row.optionalText(4) {
+            guard let m = PolicyOverride.Mode(rawValue: text) else { throw row.invalid(4, "an unknown mode") }
+            mode = m
+        }
+        return PolicyOverride(name: try row.text(0), rateCount: try count(1), ratePeriodSeconds: try count(2),
+                              burst: try count(3), mode: mode)
     }
 }
 

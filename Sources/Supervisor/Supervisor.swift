@@ -19,6 +19,10 @@ public final class Supervisor {
     private var zygote: Zygote?
     private var zygoteRetryAt: UInt64 = 0
     public private(set) var counters = SupervisorCounters()
+    /// Told the wall time each tenant's workers spend with requests in flight (a worker
+    /// busy with several pipelined requests counts once), on the supervisor's loop. The
+    /// compute quota reads it until CPU metering replaces it.
+    public var onBusyTime: ((String, UInt64) -> Void)?
 
     /// A request waiting for a worker of its tenant.
     final class Pending {
@@ -352,6 +356,7 @@ public final class Supervisor {
         worker.state = .busy
         worker.assigned += 1
         let deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+        if worker.inflight.isEmpty { worker.busyMark = loop.now }
         worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline))
         worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: pending.ticket)
     }
@@ -359,6 +364,7 @@ public final class Supervisor {
     /// The oldest request in flight on `worker` is answered.
     private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
         guard !worker.inflight.isEmpty else { return }
+        accountBusyTime(worker)
         let done = worker.inflight.removeFirst()
         worker.served += 1
         pool.consecutiveFailures = 0
@@ -515,8 +521,15 @@ public final class Supervisor {
 
     /// Every request in flight on `worker` fails (it died, hung or broke the protocol).
     private func failInflight(_ worker: WorkerProcess, _ failure: WorkerFailure) {
+        if !worker.inflight.isEmpty { accountBusyTime(worker) }
         let all = worker.inflight
         worker.inflight.removeAll()
         for r in all { r.completion(.failure(failure)) }
+    }
+
+    private func accountBusyTime(_ worker: WorkerProcess) {
+        let now = loop.now
+        if now > worker.busyMark { onBusyTime?(worker.tenant.id, now - worker.busyMark) }
+        worker.busyMark = now
     }
 }

@@ -29,6 +29,8 @@ final class WorkerProcess {
     var assigned = 0
     /// Sent and unanswered, oldest first: the worker answers in order.
     var inflight: [InFlight] = []
+    /// Since when the worker's busy time has not been accounted (while `inflight` is not empty).
+    var busyMark: UInt64 = 0
     /// We asked it to go (GOAWAY) or killed it on purpose: its exit is not a crash.
     var expectingExit = false
     /// Spawn, idle or exit-grace timer, whichever applies to the current state.

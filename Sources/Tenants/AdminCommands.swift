@@ -8,6 +8,7 @@ import EventLoop
 import Glibc
 import JSON
 import Log
+import RateLimit
 import Store
 import Supervisor
 import Wire
@@ -47,24 +48,26 @@ public final class AdminCommands: ControlHandler {
     public static let tenantScopes = ["process", "dict", "files", "usage"]
     public static let adminScope = "admin"
 
-    private let store: Store
+    let store: Store
     private let issuer: TokenIssuer
-    private let settings: TenantSettings
-    private let directory: TenantDirectory
+    let settings: TenantSettings
+    let directory: TenantDirectory
     private let keys: KeyRegistry
-    private let supervisor: SupervisorLink
-    private let log: Logger
-    private let clock: @Sendable () -> Int64
+    let supervisor: SupervisorLink
+    let log: Logger
+    let clock: @Sendable () -> Int64
     private let startedAt: Int64
+    let admission: Admission
 
     public init(store: Store, issuer: TokenIssuer, settings: TenantSettings, directory: TenantDirectory, keys: KeyRegistry,
-                supervisor: SupervisorLink, log: Logger, clock: @escaping @Sendable () -> Int64) {
+                supervisor: SupervisorLink, admission: Admission, log: Logger, clock: @escaping @Sendable () -> Int64) {
         self.store = store
         self.issuer = issuer
         self.settings = settings
         self.directory = directory
         self.keys = keys
         self.supervisor = supervisor
+        self.admission = admission
         self.log = log
         self.clock = clock
         self.startedAt = clock()
@@ -118,6 +121,11 @@ public final class AdminCommands: ControlHandler {
         case "admin-key.issue":
             let name = a["name"]?.stringValue ?? "admin"
             return (try issueAdminKey(name: name, ttl: try seconds(a, "ttl")), "name=\(name)")
+        case "limits.set":
+            let (answer, detail) = try setLimits(a)
+            return (answer, detail)
+        case "limits.show": return (Answer(value: try showLimits(try string(a, "TENANT"))), nil)
+        case "limits.reset": return (try resetLimits(try string(a, "TENANT")), nil)
         case "audit":
             let limit = a["limit"]?.intValue.map(Int.init) ?? 50
             return (Answer(value: try auditEntries(tenant: a["tenant"]?.stringValue, limit: limit)), nil)
@@ -198,6 +206,7 @@ public final class AdminCommands: ControlHandler {
         let removed: [String]
         do { removed = try store.deleteTenant(id, now: clock()) } catch { throw storeError(error, "tenant \(id)") }
         keys.remove(removed)
+        admission.limitTable.set(id, nil)
         if purge {
             do { try Volumes.remove(tenant: id, root: settings.volumesRoot, prefix: settings.volumePrefix) } catch {
                 throw CommandError(.internal, "the tenant is deleted but its volume could not be removed: \(error.description)")
@@ -331,7 +340,7 @@ public final class AdminCommands: ControlHandler {
         }
     }
 
-    private func existing(_ id: String) throws(CommandError) -> TenantRecord {
+    func existing(_ id: String) throws(CommandError) -> TenantRecord {
         try validate(tenantID: id)
         let record: TenantRecord?
         do { record = try store.tenant(id) } catch { throw storeError(error, "tenant \(id)") }
@@ -358,7 +367,7 @@ public final class AdminCommands: ControlHandler {
         return Array(Set(scopes)).sorted()
     }
 
-    private func string(_ a: JSONObject, _ key: String) throws(CommandError) -> String {
+    func string(_ a: JSONObject, _ key: String) throws(CommandError) -> String {
         guard let s = a[key]?.stringValue else { throw CommandError(.badRequest, "missing \(key)") }
         return s
     }
@@ -371,7 +380,7 @@ public final class AdminCommands: ControlHandler {
         return n
     }
 
-    private func storeError(_ error: StoreError, _ what: String) -> CommandError {
+    func storeError(_ error: StoreError, _ what: String) -> CommandError {
         switch error.code {
         case .notFound: return CommandError(.notFound, "no \(what)")
         case .alreadyExists: return CommandError(.conflict, "\(what) already exists")

@@ -179,6 +179,23 @@ enum CLI {
             } catch {
                 throw UsageError(message: "invalid duration \"\(value)\" for --\(name): expected e.g. 90d, 12h, 30m", help: command.help)
             }
+        case "rate":
+            do {
+                let rate = try ValueSyntax.rate(value)
+                return .object(JSONObject([("count", .number(JSONNumber(Int64(clamping: rate.count)))),
+                                           ("period_seconds", .number(JSONNumber(Int64(rate.period.components.seconds))))]))
+            } catch {
+                throw UsageError(message: "invalid rate \"\(value)\" for --rate: expected N/second, N/minute, N/hour or N/day", help: command.help)
+            }
+        case "burst", "concurrency", "compute-minutes-per-day":
+            guard let n = Int64(value), n >= 0 else {
+                throw UsageError(message: "--\(name) must be a whole number", help: command.help)
+            }
+            return .number(JSONNumber(n))
+        case "storage-gb":
+            do { return .number(JSONNumber(try ValueSyntax.positiveDecimal(value)) ?? JSONNumber(0)) } catch {
+                throw UsageError(message: "invalid size \"\(value)\" for --storage-gb: expected GiB such as 50 or 0.5", help: command.help)
+            }
         case "limit":
             guard let n = Int(value), n > 0, n <= 100_000 else {
                 throw UsageError(message: "--limit must be a number from 1 to 100000", help: command.help)

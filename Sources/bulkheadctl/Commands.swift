@@ -53,6 +53,22 @@ extension CLI {
                 summary: "Issues an admin API key.", control: "admin-key.issue", positionals: [],
                 options: ["name": "who it is for (recorded in the audit log)", "ttl": "lifetime, e.g. 30d"],
                 flags: [:], render: renderKey),
+        Command(path: ["limits", "set"],
+                synopsis: "limits set TENANT [--policy NAME] [--rate N/UNIT] [--burst N] [--shadow|--enforce] [--remove] [--concurrency N] [--compute-minutes-per-day N] [--storage-gb GB]",
+                summary: "Changes a tenant's limits; they apply to its next request. --rate, --burst, --shadow and --enforce change the default policy, or with --policy add or change a named one: a request must be admitted by every policy. --shadow counts and logs what a policy would refuse but admits it.",
+                control: "limits.set", positionals: ["TENANT"],
+                options: ["policy": "the policy to change (default: default)", "rate": "sustained rate: N/second, N/minute, N/hour or N/day",
+                          "burst": "requests allowed at once", "concurrency": "requests in flight at once on one host (0: no cap)",
+                          "compute-minutes-per-day": "worker compute per UTC day", "storage-gb": "volume size in GiB"],
+                flags: ["shadow": "decide and log, but admit", "enforce": "refuse what the policy does not admit",
+                        "remove": "remove the policy (or the default policy's override)"],
+                render: renderLimits),
+        Command(path: ["limits", "show"], synopsis: "limits show TENANT",
+                summary: "Shows the limits in force for a tenant, and where each comes from (config or tenant).",
+                control: "limits.show", positionals: ["TENANT"], options: [:], flags: [:], render: renderLimits),
+        Command(path: ["limits", "reset"], synopsis: "limits reset TENANT",
+                summary: "Removes all of a tenant's own limits: the configuration's apply again.",
+                control: "limits.reset", positionals: ["TENANT"], options: [:], flags: [:], render: renderLimits),
         Command(path: ["audit"], synopsis: "audit [--tenant ID] [--limit N]",
                 summary: "Shows the audit log, newest first.", control: "audit", positionals: [],
                 options: ["tenant": "only entries about this tenant", "limit": "at most N entries (default 50)"],
@@ -60,6 +76,22 @@ extension CLI {
             table(answer["entries"]?.arrayValue ?? [], ["time", "actor", "action", "target", "result", "detail"])
         },
     ]
+
+    static func renderLimits(_ a: JSONValue) -> String {
+        func line(_ name: String, _ value: String, _ source: String) -> String {
+            "\(name): \(value) (\(a[source]?.stringValue ?? "?"))"
+        }
+        let concurrency = a["concurrency"]?.intValue ?? 0
+        return [
+            "tenant: \(a["tenant"]?.stringValue ?? "?")",
+            table(a["policies"]?.arrayValue ?? [], ["name", "rate", "burst", "mode", "source"]),
+            line("concurrency", concurrency == 0 ? "no cap" : String(concurrency), "concurrency_source"),
+            line("compute_minutes_per_day", a["compute_minutes_per_day"].map(plain) ?? "?", "compute_source"),
+            line("storage_gb", a["storage_gb"].map(plain) ?? "?", "storage_source"),
+            "compute_seconds_today: \(a["compute_seconds_today"].map(plain) ?? "?")",
+            "in_flight: \(a["in_flight"].map(plain) ?? "?")",
+        ].joined(separator: "\n")
+    }
 
     static func renderKey(_ a: JSONValue) -> String {
         "API Key: \(a["api_key"]?.stringValue ?? "?")\nKey ID: \(a["jti"]?.stringValue ?? "?")"

@@ -9,6 +9,7 @@ import HTTPServer
 import Glibc
 import Log
 import Posix
+import RateLimit
 import Sandbox
 import Store
 import Supervisor
@@ -102,10 +103,22 @@ enum Daemon {
         let loop = try EventLoop()
         let settings = supervisorSettings(config)
         let supervisor = try Supervisor(loop: supervisorLoop, settings: settings, log: log)
+
+        // Rate limits and quotas: defaults from the configuration, each tenant's own from
+        // the store; the Redis backend has a connection thread of its own.
+        let limits = LimitTable(defaults: limitDefaults(config),
+                                overrides: try store.allLimits().mapValues(AdminCommands.rateLimitOverrides))
+        let redis = try config.rateLimit.backend == .redis ? RedisBackend(settings: redisSettings(config), log: log) : nil
+        let admission = Admission(
+            table: limits, backend: redis ?? MemoryBackend(clock: { Int64(Posix.monotonicNanoseconds()) }),
+            settings: AdmissionSettings(onBackendError: config.rateLimit.onBackendError == .allow ? .allow : .deny,
+                                        hosts: config.rateLimit.hosts),
+            log: log, wallClock: { Int64(time(nil)) }, monotonic: { Int64(Posix.monotonicNanoseconds()) })
+        supervisor.onBusyTime = { tenant, nanoseconds in admission.recordCompute(tenant, nanoseconds: nanoseconds) }
         let controlLoop = try EventLoop()
         let commands = AdminCommands(
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
-            keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), log: log,
+            keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), admission: admission, log: log,
             clock: { Int64(time(nil)) })
         let control = try ControlServer(loop: controlLoop, path: config.server.controlSocket,
                                         adminGroup: config.server.adminGroup, handler: commands, log: log)
@@ -116,9 +129,11 @@ enum Daemon {
         let verifier = TokenVerifier(secret: secret, policy: verifierPolicy(config), external: external)
         let authenticator = Authenticator(verifier: CachingVerifier(verifier: verifier), keys: keys, tenants: directory)
         let pipeline = Dispatcher.pipeline(
-            settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable),
+            settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable,
+                                         redis: redis, redisRequired: config.rateLimit.onBackendError == .deny),
             authenticator: authenticator, tenants: directory, store: store,
-            supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, clock: { Int64(time(nil)) })
+            supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission,
+            clock: { Int64(time(nil)) })
 
         var stopping = false
         try loop.handleSignals([SIGTERM, SIGINT]) { sig in
@@ -139,6 +154,7 @@ enum Daemon {
             }
         }
         signal(SIGPIPE, SIG_IGN)
+        redis?.start()
         try server.start(config.server.listen.map { address in
             switch address {
             case .tcp(let host, let port): return .tcp(host: host, port: port)
@@ -153,6 +169,7 @@ enum Daemon {
         try loop.run()
         server.stop()
         controlThread.stop()
+        redis?.stop()
         audit.flush()
         withExtendedLifetime((commands, control, store)) {}
     }
@@ -200,6 +217,28 @@ enum Daemon {
         return HTTPServerSettings(limits: limits, headerTimeout: config.server.headerTimeout, bodyTimeout: config.server.bodyTimeout,
                                   keepaliveTimeout: config.server.keepaliveTimeout, maxConnections: config.server.maxConnections,
                                   eventLoops: config.server.eventLoops)
+    }
+
+    /// `[ratelimit]` and `[quota]` as the limits of a tenant without overrides.
+    static func limitDefaults(_ config: Config) -> TenantLimits {
+        let r = config.rateLimit
+        let policy = RatePolicy(name: RatePolicy.defaultName, count: r.rate.count,
+                                periodSeconds: UInt64(r.rate.period.components.seconds), burst: r.burst,
+                                mode: r.mode == .shadow ? .shadow : .enforce)
+        return TenantLimits(policies: [policy], concurrency: Int(config.quota.maxConcurrentRequests),
+                            computeMinutesPerDay: config.quota.maxComputeMinutesPerDay, storageGB: config.quota.maxStorageGB)
+    }
+
+    static func redisSettings(_ config: Config) throws -> RedisBackend.Settings {
+        guard let e = config.rateLimit.redisEndpoint else { throw StartupError("[ratelimit] backend = redis needs redis_url") }
+        let transport: RedisTarget.Transport
+        switch e.transport {
+        case .tcp(let host, let port): transport = .tcp(host: host, port: port)
+        case .unix(let path): transport = .unix(path: path)
+        }
+        return RedisBackend.Settings(
+            target: RedisTarget(transport: transport, username: e.username, password: e.password, database: Int(e.database)),
+            timeout: config.rateLimit.timeout)
     }
 
     static func tenantSettings(_ config: Config) -> TenantSettings {
@@ -271,35 +310,4 @@ func writeStderr(_ text: String) {
 struct StartupError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
-}
-
-/// An event loop on a thread of its own.
-final class LoopThread: @unchecked Sendable {  // `thread` is touched by start/stop on the main thread only
-    private let loop: EventLoop
-    private var thread: pthread_t?
-
-    init(_ loop: EventLoop) { self.loop = loop }
-
-    func start() {
-        let box = Unmanaged.passRetained(LoopBox(loop))
-        var t = pthread_t()
-        let r = pthread_create(&t, nil, { raw in
-            let box = Unmanaged<LoopBox>.fromOpaque(raw!).takeRetainedValue()
-            try? box.loop.run()
-            return nil
-        }, box.toOpaque())
-        precondition(r == 0, "pthread_create failed")
-        thread = t
-    }
-
-    func stop() {
-        loop.stop()
-        if let thread { pthread_join(thread, nil) }
-        thread = nil
-    }
-}
-
-final class LoopBox: Sendable {
-    let loop: EventLoop
-    init(_ loop: EventLoop) { self.loop = loop }
 }

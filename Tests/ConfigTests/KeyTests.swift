@@ -45,6 +45,7 @@ let goodValues: [GoodValue] = [
     GoodValue("auth", "external_tenant_claim", "org") { $0.auth.externalTenantClaim = "org" },
     GoodValue("ratelimit", "rate", "50/second") { $0.rateLimit.rate = Rate(count: 50, unit: .second) },
     GoodValue("ratelimit", "burst", "7") { $0.rateLimit.burst = 7 },
+    GoodValue("ratelimit", "mode", "shadow") { $0.rateLimit.mode = .shadow },
     GoodValue("ratelimit", "backend", "redis") {
         $0.rateLimit.backend = .redis
         $0.rateLimit.redisURL = "redis://127.0.0.1:6379/0"
@@ -55,6 +56,7 @@ let goodValues: [GoodValue] = [
     GoodValue("ratelimit", "hosts", "3") { $0.rateLimit.hosts = 3 },
     GoodValue("quota", "max_compute_minutes_per_day", "0") { $0.quota.maxComputeMinutesPerDay = 0 },
     GoodValue("quota", "max_storage_gb", "0.5") { $0.quota.maxStorageGB = 0.5 },
+    GoodValue("quota", "max_concurrent_requests", "8") { $0.quota.maxConcurrentRequests = 8 },
     GoodValue("volumes", "prefix", "acme_t-1") { $0.volumes.prefix = "acme_t-1" },
     GoodValue("volumes", "auto_create", "off") { $0.volumes.autoCreate = false },
     GoodValue("volumes", "root", "/srv/volumes/") { $0.volumes.root = "/srv/volumes" },
@@ -207,6 +209,7 @@ let badValues: [BadValue] = [
     BadValue("ratelimit", "burst", "0", #"invalid number "0" for burst: must be at least 1"#),
     BadValue("ratelimit", "burst", "lots", #"invalid number "lots" for burst: expected a whole number"#),
     BadValue("ratelimit", "burst", "18446744073709551616", #"invalid number "18446744073709551616" for burst: too large (max 18446744073709551615)"#),
+    BadValue("ratelimit", "mode", "dry-run", #"invalid value "dry-run" for mode: expected enforce or shadow"#),
     BadValue("ratelimit", "backend", "Redis", #"invalid value "Redis" for backend: expected memory or redis"#),
     BadValue("ratelimit", "redis_url", "http://cache", #"invalid Redis URL "http://cache" for redis_url: \#(redisReason)"#),
     BadValue("ratelimit", "redis_url", "redis://", #"invalid Redis URL "redis://" for redis_url: the host is missing"#),
@@ -228,6 +231,7 @@ let badValues: [BadValue] = [
     BadValue("quota", "max_compute_minutes_per_day", "-1", #"invalid number "-1" for max_compute_minutes_per_day: must be at least 0"#),
     BadValue("quota", "max_compute_minutes_per_day", "1.5", #"invalid number "1.5" for max_compute_minutes_per_day: expected a whole number"#),
     BadValue("quota", "max_storage_gb", "0", #"invalid number "0" for max_storage_gb: must be greater than 0"#),
+    BadValue("quota", "max_concurrent_requests", "1000001", #"invalid number "1000001" for max_concurrent_requests: must be at most 1000000"#),
     BadValue("quota", "max_storage_gb", "-1", #"invalid number "-1" for max_storage_gb: expected a decimal number such as 50 or 0.5"#),
     BadValue("quota", "max_storage_gb", "50GB", #"invalid number "50GB" for max_storage_gb: expected a decimal number such as 50 or 0.5"#),
     // [volumes]
