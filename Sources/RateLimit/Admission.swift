@@ -93,7 +93,7 @@ public final class Admission: Sendable {
         var day: Int64 = -1
         var computeNanoseconds: UInt64 = 0
         var shadowRefusals = 0
-        var shadowLoggedAt: Int64 = .min
+        var shadowLoggedAt: Int64?
     }
     final class UsageStripe: Sendable {
         let state = Mutex<[String: Usage]>([:])
@@ -217,7 +217,7 @@ public final class Admission: Sendable {
             var u = table[tenant, default: Usage()]
             defer { table[tenant] = u }
             u.shadowRefusals += 1
-            guard now - u.shadowLoggedAt >= 1_000_000_000 else { return nil }
+            if let last = u.shadowLoggedAt, now - last < 1_000_000_000 { return nil }
             u.shadowLoggedAt = now
             defer { u.shadowRefusals = 0 }
             return u.shadowRefusals

@@ -49,7 +49,8 @@ public struct RatePolicy: Sendable, Equatable, Hashable {
     public var intervalNanoseconds: Int64 {
         let period = UInt64(periodSeconds).multipliedReportingOverflow(by: 1_000_000_000)
         let ns = period.overflow ? UInt64(Int64.max) : period.partialValue
-        return Int64(clamping: max(1, ns / max(count, 1)))
+        // At most a quarter of Int64: TAT + interval never overflows.
+        return min(Int64(clamping: max(1, ns / max(count, 1))), Int64.max / 4)
     }
 
     /// How far ahead of now the theoretical arrival time may run: `burst` intervals.

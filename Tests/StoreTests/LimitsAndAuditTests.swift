@@ -13,27 +13,39 @@ import Testing
         #expect(try store.allLimits() == [:])
 
         let full = LimitOverrides(
-            rateCount: 50, ratePeriodSeconds: 60, burst: 10, concurrency: 3, computeMinutesPerDay: UInt64(Int64.max),
-            storageGB: 0.5, maxWorkers: 8, shadow: true)
+            concurrency: 3, computeMinutesPerDay: UInt64(Int64.max), storageGB: 0.5, maxWorkers: 8,
+            policies: [PolicyOverride(name: "burst", rateCount: 10, ratePeriodSeconds: 1, burst: 20),
+                       PolicyOverride(name: "default", rateCount: 50, ratePeriodSeconds: 60, burst: 10, mode: .shadow)])
         try store.setLimits("acme", full)
         #expect(try store.limits("acme") == full)
-        // Setting replaces: fields left nil go back to the configuration.
+        // Setting replaces: fields left nil go back to the configuration, policies not
+        // given are removed.
         try store.setLimits("acme", LimitOverrides(storageGB: 2))
         #expect(try store.limits("acme") == LimitOverrides(storageGB: 2))
         try store.setLimits("other", LimitOverrides())
         #expect(try store.limits("other") == LimitOverrides())
         #expect(try store.allLimits() == ["acme": LimitOverrides(storageGB: 2), "other": LimitOverrides()])
         #expect(try store.limits("ghost") == nil)
+        try store.clearLimits("acme")
+        #expect(try store.limits("acme") == nil)
+        // Deleting the tenant deletes its limits and policies.
+        try store.setLimits("other", full)
+        _ = try store.deleteTenant("other", now: 1)
+        #expect(try store.allLimits() == [:])
     }
 
     @Test(arguments: [
-        LimitOverrides(rateCount: UInt64(Int64.max) + 1),
-        LimitOverrides(burst: UInt64.max),
+        LimitOverrides(computeMinutesPerDay: UInt64(Int64.max) + 1),
         LimitOverrides(concurrency: -1),
         LimitOverrides(maxWorkers: Int.min),
         LimitOverrides(storageGB: -0.1),
         LimitOverrides(storageGB: .nan),
         LimitOverrides(storageGB: .infinity),
+        LimitOverrides(policies: [PolicyOverride(name: "default", burst: UInt64.max)]),
+        LimitOverrides(policies: [PolicyOverride(name: "default", rateCount: 0)]),
+        LimitOverrides(policies: [PolicyOverride(name: "hourly", rateCount: 5)]),
+        LimitOverrides(policies: [PolicyOverride(name: "", rateCount: 5, ratePeriodSeconds: 1, burst: 1)]),
+        LimitOverrides(policies: [PolicyOverride(name: "default", burst: 1), PolicyOverride(name: "default", burst: 2)]),
     ])
     func unstorableValuesAreRefused(limits: LimitOverrides) throws {
         let dir = TemporaryDirectory()
@@ -46,7 +58,8 @@ import Testing
     @Test func unknownTenant() throws {
         let dir = TemporaryDirectory()
         let store = try makeStore(dir)
-        #expect(storeError { try store.setLimits("ghost", LimitOverrides(burst: 1)) } == StoreError(code: .notFound, message: #"tenant "ghost" not found"#))
+        #expect(storeError { try store.setLimits("ghost", LimitOverrides(concurrency: 1)) } == StoreError(code: .notFound, message: #"tenant "ghost" not found"#))
+        #expect(storeError { try store.clearLimits("ghost") }?.code == .notFound)
         #expect(try store.allLimits() == [:])
     }
 }

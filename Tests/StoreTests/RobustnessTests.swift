@@ -44,7 +44,7 @@ import Testing
             try store.revokeKey("\(id)-k2", now: 1)
             try store.rotateKey(old: "\(id)-key1", new: tenantKey("\(id)-k3", id), graceUntil: 2)
             try store.setStatus(id, .suspended)
-            try store.setLimits(id, LimitOverrides(burst: UInt64(i)))
+            try store.setLimits(id, LimitOverrides(policies: [PolicyOverride(name: "default", burst: UInt64(i + 1))]))
             _ = try store.limits(id)
             _ = try store.tenant(id)
             _ = try store.keys(tenant: id)

@@ -7,14 +7,14 @@ import Testing
 @Suite struct Schema {
     @Test func migrationsAreNumberedOneToSchemaVersion() {
         #expect(Store.migrations.map(\.version) == Array(1...Store.schemaVersion))
-        #expect(Store.schemaVersion == 2)
+        #expect(Store.schemaVersion == 3)
     }
 
     @Test func aFreshDatabaseIsCurrentWALAndPrivate() throws {
         let dir = TemporaryDirectory()
         let store = try makeStore(dir)
         #expect(store.path == dir.file("state.db"))
-        #expect(try store.storedSchemaVersion == 2)
+        #expect(try store.storedSchemaVersion == 3)
         #expect(try store.journalMode == "wal")
         #expect(try store.integrityCheck() == "ok")
         try create(store, "acme")  // writes the -wal file
@@ -32,7 +32,7 @@ import Testing
         // Closing the last connection checkpointed the log and removed it.
         #expect(fileMode(dir.file("state.db-wal")) == nil)
         let store = try makeStore(dir)
-        #expect(try store.storedSchemaVersion == 2)
+        #expect(try store.storedSchemaVersion == 3)
         #expect(try store.tenants().map(\.id) == ["acme"])
     }
 
@@ -52,15 +52,46 @@ import Testing
             #expect(storeError { try old.limits("acme") } != nil)
         }
         let store = try Store(path: path)
-        #expect(try store.storedSchemaVersion == 2)
+        #expect(try store.storedSchemaVersion == 3)
         #expect(try store.tenants() == [tenant])
         #expect(try store.allKeys().map(\.jti) == ["acme-key1", "root"])
         #expect(try store.key("acme-key1")?.revokedAt == 50)
         #expect(try store.audit(target: "acme", limit: 5).map(\.id) == [auditID])
-        try store.setLimits("acme", LimitOverrides(burst: 3))
-        #expect(try store.limits("acme") == LimitOverrides(burst: 3))
+        try store.setLimits("acme", LimitOverrides(policies: [PolicyOverride(name: "default", burst: 3)]))
+        #expect(try store.limits("acme") == LimitOverrides(policies: [PolicyOverride(name: "default", burst: 3)]))
         // Later audit ids continue after the old ones.
         #expect(try store.appendAudit(AuditRecord(time: 2, actor: "root", action: "x", result: "ok")) > auditID)
+        #expect(try store.integrityCheck() == "ok")
+    }
+
+    /// Version 3 moved rate overrides into named policies: a v2 override becomes the
+    /// tenant's "default" policy, and the other limits stay where they were.
+    @Test func aVersion2DatabaseKeepsItsLimits() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("v2.db")
+        do {
+            let old = try Store.open(path: path, upToVersion: 2)
+            try create(old, "acme")
+            try create(old, "beta")
+            try create(old, "gamma")
+        }
+        do {
+            var db = try Connection.open(path: path)
+            try db.run("""
+                INSERT INTO tenant_limits (tenant_id, rate_count, rate_period_seconds, burst, concurrency, compute_minutes_per_day,
+                                           storage_gb, max_workers, shadow)
+                VALUES ('acme', 50, 60, 10, 3, 7, 0.5, 2, 1), ('beta', NULL, NULL, NULL, 4, NULL, NULL, NULL, 0),
+                       ('gamma', NULL, NULL, 9, NULL, NULL, NULL, NULL, 0)
+                """, cached: false)
+        }
+        let store = try Store(path: path)
+        #expect(try store.storedSchemaVersion == 3)
+        #expect(try store.limits("acme") == LimitOverrides(
+            concurrency: 3, computeMinutesPerDay: 7, storageGB: 0.5, maxWorkers: 2,
+            policies: [PolicyOverride(name: "default", rateCount: 50, ratePeriodSeconds: 60, burst: 10, mode: .shadow)]))
+        #expect(try store.limits("beta") == LimitOverrides(concurrency: 4))
+        #expect(try store.limits("gamma") == LimitOverrides(policies: [PolicyOverride(name: "default", burst: 9)]))
+        #expect(try store.allLimits().keys.sorted() == ["acme", "beta", "gamma"])
         #expect(try store.integrityCheck() == "ok")
     }
 
@@ -76,8 +107,8 @@ import Testing
         #expect(readFile(path) == before)
         #expect(error == StoreError(
             code: .schemaTooNew,
-            message: "database schema version 99 is newer than this bulkheadd (supports up to 2); upgrade bulkheadd"))
-        #expect(error?.description == "database schema version 99 is newer than this bulkheadd (supports up to 2); upgrade bulkheadd")
+            message: "database schema version 99 is newer than this bulkheadd (supports up to 3); upgrade bulkheadd"))
+        #expect(error?.description == "database schema version 99 is newer than this bulkheadd (supports up to 3); upgrade bulkheadd")
     }
 
     @Test func aTextFileIsRefusedAsNotADatabase() throws {
