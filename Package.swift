@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "Log", "EventLoop"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants", "RateLimit", "Log"]),
         .testTarget(name: "TenantsTests", dependencies: ["Store", "Auth", "Tenants"]),
         .testTarget(name: "PosixTests", dependencies: ["Posix", "EventLoop"]),
         .testTarget(name: "SandboxTests", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Wire", "Log"]),

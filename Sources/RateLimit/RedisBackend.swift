@@ -241,7 +241,7 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
             deadlineTimer = nil
             guard head < inflight.count else { return }
             if inflight[head].deadline <= loop.now {
-                fail("redis did not answer within \(settings.timeout)")
+                fail("redis did not answer within \(EventLoop.nanoseconds(settings.timeout) / 1_000_000) ms")
             } else {
                 armDeadline()
             }
@@ -263,9 +263,10 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
         }
         context = c
         connecting = true
-        connectTimer = loop.schedule(after: max(settings.timeout, .seconds(1))) { [self] in
+        let connectLimit = max(settings.timeout, .seconds(1))
+        connectTimer = loop.schedule(after: connectLimit) { [self] in
             connectTimer = nil
-            if !isUp { fail("connecting took longer than \(max(settings.timeout, .seconds(1)))") }
+            if !isUp { fail("connecting took longer than \(EventLoop.nanoseconds(connectLimit) / 1_000_000) ms") }
         }
         _ = bh_set_cloexec(c.pointee.fd, 1)
         do {
