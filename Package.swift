@@ -67,6 +67,7 @@ let package = Package(
 
         .executableTarget(name: "bulkhead-bench-auth", dependencies: ["Auth"], path: "Benchmarks/TokenVerify"),
         .executableTarget(name: "bulkhead-bench-http", dependencies: ["HTTPParser"], path: "Benchmarks/HTTPParse"),
+        .executableTarget(name: "bulkhead-bench-ratelimit", dependencies: ["RateLimit", "Log"], path: "Benchmarks/RateLimitDecide"),
         .executableTarget(name: "bulkhead-bench-control", dependencies: ["Control", "JSON"], path: "Benchmarks/TenantCreate"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], resources: [.copy("Golden")]),

@@ -38,33 +38,29 @@ public struct RateDecision: Sendable, Equatable {
 public enum GCRA {
     /// Decides one request at `now` and charges `tats` (one per policy) only when it is
     /// admitted: a refused request consumes from no policy. A shadow policy is charged
-    /// when it admits on its own, and never refuses.
-    public static func decide(_ tats: inout [Int64], intervals: [Int64], tolerances: [Int64], shadow: [Bool],
-                              now: Int64) -> RateDecision {
+    /// when it admits on its own, and never refuses. Allocates only the result.
+    public static func decide(_ tats: inout [Int64], _ policies: [RatePolicy], now: Int64) -> RateDecision {
         var admitted = true
         var retry: Int64 = 0
-        var next = [Int64](repeating: 0, count: tats.count)
-        var admits = [Bool](repeating: true, count: tats.count)
-        for i in tats.indices {
-            let base = max(tats[i], now)
-            next[i] = base &+ intervals[i]
-            let allowAt = next[i] &- tolerances[i]
-            if allowAt > now {
-                admits[i] = false
-                if !shadow[i] {
-                    admitted = false
-                    retry = max(retry, allowAt - now)
-                }
+        for i in policies.indices {
+            let p = policies[i]
+            let allowAt = max(tats[i], now) &+ p.intervalNanoseconds &- p.toleranceNanoseconds
+            if allowAt > now && p.mode == .enforce {
+                admitted = false
+                retry = max(retry, allowAt - now)
             }
         }
         var states: [RateDecision.PolicyState] = []
-        states.reserveCapacity(tats.count)
-        for i in tats.indices {
-            if admitted && admits[i] { tats[i] = next[i] }
+        states.reserveCapacity(policies.count)
+        for i in policies.indices {
+            let p = policies[i]
+            let interval = p.intervalNanoseconds, tolerance = p.toleranceNanoseconds
+            let next = max(tats[i], now) &+ interval
+            let admits = next &- tolerance <= now
+            if admitted && admits { tats[i] = next }
             let tat = max(tats[i], now)
-            let room = now &+ tolerances[i] &- tat
-            states.append(.init(remaining: room <= 0 ? 0 : UInt64(room / intervals[i]), resetNanoseconds: tat - now,
-                                admits: admits[i]))
+            let room = now &+ tolerance &- tat
+            states.append(.init(remaining: room <= 0 ? 0 : UInt64(room / interval), resetNanoseconds: tat - now, admits: admits))
         }
         return RateDecision(admitted: admitted, retryAfterNanoseconds: retry, states: states)
     }

@@ -22,6 +22,25 @@ public final class MemoryBackend: RateBackend {
         var names: [String] = []
         var tats: [Int64] = []
         var intervals: [Int64] = []
+
+        func matches(_ policies: [RatePolicy]) -> Bool {
+            guard names.count == policies.count else { return false }
+            for i in policies.indices where names[i] != policies[i].name || intervals[i] != policies[i].intervalNanoseconds {
+                return false
+            }
+            return true
+        }
+
+        /// The tenant's policies changed: keep each surviving policy's TAT (rescaled to
+        /// its new interval), start new ones full.
+        mutating func realign(_ policies: [RatePolicy], now: Int64) {
+            tats = policies.map { p in
+                guard let j = names.firstIndex(of: p.name) else { return now }
+                return GCRA.rescale(tat: tats[j], from: intervals[j], to: p.intervalNanoseconds, now: now)
+            }
+            names = policies.map(\.name)
+            intervals = policies.map(\.intervalNanoseconds)
+        }
     }
     struct Stripe {
         var buckets: [String: TenantBuckets] = [:]
@@ -33,6 +52,9 @@ public final class MemoryBackend: RateBackend {
 
     final class StripeBox: Sendable {
         let state = Mutex(Stripe())
+        /// Keeps two stripes out of one cache line, so loops on different cores that
+        /// decide for different tenants do not contend for it.
+        let padding: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
     }
 
     /// `clock`: monotonic nanoseconds (injected by tests).
@@ -47,31 +69,18 @@ public final class MemoryBackend: RateBackend {
 
     /// The synchronous form, for callers that need no callback.
     public func decide(_ tenant: String, _ policies: [RatePolicy]) -> RateDecision {
-        let intervals = policies.map(\.intervalNanoseconds)
-        let tolerances = policies.map(\.toleranceNanoseconds)
-        let shadow = policies.map { $0.mode == .shadow }
         let now = clock()
         return stripe(tenant).state.withLock { s in
             s.decisions &+= 1
             if s.decisions & 0xFFF == 0 { Self.prune(&s, now: now) }
             // Mutated in place through the subscript: no copy of the tenant's arrays.
-            return Self.decide(&s.buckets[tenant, default: TenantBuckets()], policies, intervals, tolerances, shadow, now)
+            return Self.decide(&s.buckets[tenant, default: TenantBuckets()], policies, now)
         }
     }
 
-    private static func decide(_ b: inout TenantBuckets, _ policies: [RatePolicy], _ intervals: [Int64],
-                               _ tolerances: [Int64], _ shadow: [Bool], _ now: Int64) -> RateDecision {
-        var tats = policies.indices.map { i -> Int64 in
-            guard let j = b.names.firstIndex(of: policies[i].name) else { return now }
-            return GCRA.rescale(tat: b.tats[j], from: b.intervals[j], to: intervals[i], now: now)
-        }
-        let decision = GCRA.decide(&tats, intervals: intervals, tolerances: tolerances, shadow: shadow, now: now)
-        if b.names.count != policies.count || !zip(b.names, policies).allSatisfy({ $0 == $1.name }) {
-            b.names = policies.map(\.name)
-        }
-        b.tats = tats
-        b.intervals = intervals
-        return decision
+    private static func decide(_ b: inout TenantBuckets, _ policies: [RatePolicy], _ now: Int64) -> RateDecision {
+        if !b.matches(policies) { b.realign(policies, now: now) }
+        return GCRA.decide(&b.tats, policies, now: now)
     }
 
     /// Drops the tenant's state (deleted tenant).
