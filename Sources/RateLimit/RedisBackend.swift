@@ -1,10 +1,11 @@
-// The Redis backend: decisions made by RedisScript inside one shared Redis. It runs on
-// an event loop of its own thread with one non-blocking hiredis connection: callers on
-// the HTTP loops hand it a decision (an `execute`, which wakes the thread only when its
-// queue was empty), every decision that arrives within one turn is written in one
-// batch, and answers are matched in order. HTTP loops never touch the socket, so a slow
-// Redis costs them nothing; a decision not answered within `timeout` fails, and so does
-// the connection, which is made again with backoff.
+// The Redis backend: decisions made by RedisScript inside one shared Redis. Each event
+// loop that makes decisions has its own non-blocking hiredis connection, driven by that
+// loop like any other socket: a decision is queued, all the decisions of one loop turn
+// are written at the end of the turn (those of one tenant in one script call), and the
+// answers come back on the same loop, matched in order. No thread hop, no blocking call:
+// a slow Redis delays only the requests that wait for it. A decision not answered within
+// `timeout` fails alone; a connection that answers nothing for longer than
+// `deadAfter` fails as a whole and is made again with backoff.
 import CBulkhead
 import CHiredis
 import EventLoop
@@ -39,7 +40,7 @@ public struct RedisTarget: Sendable, Equatable {
     }
 }
 
-public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop state is touched on `loop` only
+public final class RedisBackend: RateBackend, Sendable {
     public struct Settings: Sendable {
         public var target: RedisTarget
         /// How long a decision may wait for its answer.
@@ -52,96 +53,165 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
             self.target = target
             self.timeout = timeout
         }
+
+        /// A connection that has answered nothing for this long is given up.
+        var deadAfter: Duration { max(timeout * 4, .seconds(1)) }
     }
 
-    private let settings: Settings
+    private let connections: [LoopBound<RedisConnection>]
+    /// The same connections, for their atomics (read from any thread).
+    private let states: [RedisConnection]
+    /// With no loops given, the backend runs one connection on a thread of its own.
+    private let thread: LoopThread?
+    private let next = Atomic<Int>(0)
+
+    /// One connection per loop in `loops` (the HTTP loops: decisions made on them never
+    /// leave them), or, if `loops` is empty, one on a loop thread of the backend's own.
+    public init(settings: Settings, log: Logger, loops: [EventLoop] = []) throws {
+        var loops = loops
+        if loops.isEmpty {
+            let own = try EventLoop()
+            thread = LoopThread(own)
+            loops = [own]
+        } else {
+            thread = nil
+        }
+        states = loops.enumerated().map { i, loop in RedisConnection(settings: settings, log: log, loop: loop, index: i) }
+        connections = zip(states, loops).map { LoopBound($0, loop: $1) }
+    }
+
+    /// Connects; decisions fail over to `on_backend_error` until a connection is ready.
+    public func start() {
+        for c in connections { c.loop.execute { c.value.connect() } }
+        thread?.start()
+    }
+
+    public func stop() {
+        for c in connections { c.loop.execute { c.value.stop() } }
+        thread?.stop()
+    }
+
+    /// Whether every connection decides through Redis now (`/readyz`).
+    public var isUp: Bool { states.allSatisfy(\.isUp) }
+
+    /// Decisions answered by Redis since the start.
+    public var decided: Int { states.reduce(0) { $0 + $1.decided } }
+
+    public func decide(_ tenant: String, _ policies: [RatePolicy], _ done: @escaping @Sendable (BackendResult) -> Void) {
+        // On a loop with a connection of its own: straight onto it.
+        if let c = connections.first(where: { $0.loop.inLoop }) {
+            return c.value.decide(tenant, policies, done)
+        }
+        let i = next.add(1, ordering: .relaxed).newValue % connections.count
+        let c = connections[i]
+        guard states[i].isUp else { return done(.unavailable("redis is not connected")) }
+        c.loop.execute { c.value.decide(tenant, policies, done) }
+    }
+}
+
+/// One hiredis connection, driven by one event loop; every method but `isUp` and
+/// `decided` runs on that loop.
+final class RedisConnection: @unchecked Sendable {  // loop-confined state, atomics for the rest
+    private let settings: RedisBackend.Settings
     private let log: Logger
     private let loop: EventLoop
-    private let thread: LoopThread
+    private let index: Int
     private let up = Atomic<Bool>(false)
     private let decisions = Atomic<Int>(0)
 
-    // Loop-confined.
+    typealias Done = @Sendable (BackendResult) -> Void
+
+    /// What an answer in the pipe is for, in the order the commands were written.
     private enum Waiting {
-        case setup(String)          // AUTH, SELECT: an error reply fails the connection
+        case setup(String)          // AUTH, SELECT: an error answer fails the connection
         case scriptLoad
-        case decision(args: [String], policies: Int, done: @Sendable (BackendResult) -> Void)
+        /// One script call deciding `dones.count` requests of one tenant, in order.
+        case decisions(args: [String], policies: Int, dones: [Done])
     }
     private struct InFlight {
         let waiting: Waiting
         let deadline: UInt64
+        let sentAt: UInt64
+        /// The callers were told it timed out; the late answer is dropped.
+        var expired = false
     }
     private var context: UnsafeMutablePointer<redisContext>?
     private var token: LoopToken?
     private var connecting = false
     private var inflight: [InFlight] = []
     private var head = 0
+    /// Decisions of this loop turn, by tenant and policies, written at its end.
+    private var batch: [[String]: [Done]] = [:]
+    private var batchOrder: [[String]] = []
     private var flushScheduled = false
     private var writePending = false
     private var deadlineTimer: LoopToken?
-    /// A connection that is not ready (connected, logged in, script loaded) by then fails.
     private var connectTimer: LoopToken?
     private var backoff: Duration
     /// Whether the last state logged was "connected": transitions are logged, retries are not.
     private var wasUp: Bool?
     private var stopped = false
 
-    public init(settings: Settings, log: Logger) throws {
+    init(settings: RedisBackend.Settings, log: Logger, loop: EventLoop, index: Int) {
         self.settings = settings
         self.log = log
-        self.backoff = settings.reconnectMin
-        loop = try EventLoop()
-        thread = LoopThread(loop)
+        self.loop = loop
+        self.index = index
+        backoff = settings.reconnectMin
     }
 
-    /// Starts the connection thread; decisions fail over to `on_backend_error` until the
-    /// first connection is made.
-    public func start() {
-        let bound = LoopBound(self, loop: loop)
-        loop.execute { bound.value.connect() }
-        thread.start()
+    var isUp: Bool { up.load(ordering: .acquiring) }
+    var decided: Int { decisions.load(ordering: .relaxed) }
+
+    func stop() {
+        stopped = true
+        disconnect("stopping")
     }
 
-    public func stop() {
-        let bound = LoopBound(self, loop: loop)
-        loop.execute { bound.value.stopped = true; bound.value.disconnect("stopping") }
-        thread.stop()
-    }
-
-    /// Whether decisions go to Redis now (`/readyz`).
-    public var isUp: Bool { up.load(ordering: .acquiring) }
-
-    /// Decisions answered by Redis since the start.
-    public var decided: Int { decisions.load(ordering: .relaxed) }
-
-    public func decide(_ tenant: String, _ policies: [RatePolicy], _ done: @escaping @Sendable (BackendResult) -> Void) {
-        guard isUp else { return done(.unavailable("redis is not connected")) }
+    func decide(_ tenant: String, _ policies: [RatePolicy], _ done: @escaping Done) {
+        guard isUp, context != nil else { return done(.unavailable("redis is not connected")) }
         let args = RedisScript.arguments(tenant: tenant, policies: policies)
-        let bound = LoopBound(self, loop: loop)
-        let count = policies.count
-        loop.execute { bound.value.send(.decision(args: args, policies: count, done: done)) }
+        if batch[args] == nil { batchOrder.append(args) }
+        batch[args, default: []].append(done)
+        scheduleFlush()
     }
 
-    // MARK: Loop side
+    // MARK: Writing
+
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.executeSoon { [self] in
+            flushScheduled = false
+            writeBatch()
+            flush()
+        }
+    }
+
+    private func writeBatch() {
+        let order = batchOrder, groups = batch
+        batchOrder.removeAll(keepingCapacity: true)
+        batch.removeAll(keepingCapacity: true)
+        for args in order {
+            guard let dones = groups[args] else { continue }
+            send(.decisions(args: args, policies: RedisScript.policyCount(args), dones: dones))
+        }
+    }
 
     private func send(_ waiting: Waiting) {
         guard let c = context, !connecting else {
-            if case .decision(_, _, let done) = waiting { done(.unavailable("redis is not connected")) }
+            if case .decisions(_, _, let dones) = waiting { dones.forEach { $0(.unavailable("redis is not connected")) } }
             return
         }
-        let args: [String]
         switch waiting {
-        case .setup(let command): args = command.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        case .scriptLoad: args = ["SCRIPT", "LOAD", RedisScript.source]
-        case .decision(let a, _, _): args = a
+        case .setup(let command): Self.append(c, command.split(separator: " ").map(String.init))
+        case .scriptLoad: Self.append(c, ["SCRIPT", "LOAD", RedisScript.source])
+        case .decisions(let args, _, let dones): Self.append(c, RedisScript.call(args, requests: dones.count))
         }
-        Self.append(c, args)
-        inflight.append(InFlight(waiting: waiting, deadline: loop.now &+ EventLoop.nanoseconds(settings.timeout)))
+        let now = loop.now
+        inflight.append(InFlight(waiting: waiting, deadline: now &+ EventLoop.nanoseconds(settings.timeout), sentAt: now))
         if deadlineTimer == nil { armDeadline() }
-        if !flushScheduled {
-            flushScheduled = true
-            loop.executeSoon { [self] in flushScheduled = false; flush() }
-        }
+        scheduleFlush()
     }
 
     private static func append(_ c: UnsafeMutablePointer<redisContext>, _ args: [String]) {
@@ -156,11 +226,8 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
     private func flush() {
         guard let c = context, !connecting else { return }
         var done: Int32 = 0
-        while done == 0 {
-            if redisBufferWrite(c, &done) != REDIS_OK { return fail(Self.error(c)) }
-            if done == 0 { break }  // EAGAIN: wait until writable
-        }
-        setWritable(done == 0)
+        if redisBufferWrite(c, &done) != REDIS_OK { return fail(Self.error(c)) }
+        setWritable(done == 0)  // the rest when the socket has room
     }
 
     private func setWritable(_ want: Bool) {
@@ -169,6 +236,8 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
         try? loop.setInterest(token, fd: c.pointee.fd, want ? [.readable, .writable] : .readable)
     }
 
+    // MARK: Reading
+
     private func readable() {
         guard let c = context else { return }
         if redisBufferRead(c) != REDIS_OK { return fail(Self.error(c)) }
@@ -176,12 +245,11 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
             var raw: UnsafeMutableRawPointer?
             if redisGetReplyFromReader(c, &raw) != REDIS_OK { return fail(Self.error(c)) }
             guard let raw else { break }
-            let reply = raw.assumingMemoryBound(to: redisReply.self)
             defer { freeReplyObject(raw) }
             guard head < inflight.count else { return fail("redis sent an answer nobody asked for") }
             let item = inflight[head]
             head += 1
-            handle(reply.pointee, item)
+            handle(raw.assumingMemoryBound(to: redisReply.self).pointee, item)
             if context == nil { return }  // the answer failed the connection
         }
         if head == inflight.count {
@@ -204,23 +272,26 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
             if !isUp {
                 backoff = settings.reconnectMin
                 up.store(true, ordering: .releasing)
-                log.info("ratelimit_redis_connected", [("redis", .string(settings.target.description))])
-                wasUp = true
                 connectTimer.map(loop.cancelTimer)
                 connectTimer = nil
+                log.info("ratelimit_redis_connected", [("redis", .string(settings.target.description)), ("connection", .of(index))])
+                wasUp = true
             }
-        case .decision(let args, let count, let done):
+        case .decisions(let args, let count, let dones):
             if isError && text.hasPrefix("NOSCRIPT") {
-                // Redis lost the script: load it again and send the decision after it.
+                // Redis lost the script: load it again and ask again after it.
                 send(.scriptLoad)
-                send(.decision(args: args, policies: count, done: done))
+                if !item.expired { send(.decisions(args: args, policies: count, dones: dones)) }
                 return
             }
-            guard reply.type == REDIS_REPLY_ARRAY, let decision = RedisScript.decision(Self.integers(reply), policies: count) else {
-                return done(.unavailable(isError ? "redis: \(text)" : "redis sent a malformed answer"))
+            guard !item.expired else { return }
+            guard reply.type == REDIS_REPLY_ARRAY,
+                  let decisions = RedisScript.decisions(Self.integers(reply), policies: count, requests: dones.count) else {
+                let reason = isError ? "redis: \(text)" : "redis sent a malformed answer"
+                return dones.forEach { $0(.unavailable(reason)) }
             }
-            decisions.add(1, ordering: .relaxed)
-            done(.decided(decision))
+            self.decisions.add(dones.count, ordering: .relaxed)
+            for (done, d) in zip(dones, decisions) { done(.decided(d)) }
         }
     }
 
@@ -235,20 +306,42 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
         return out
     }
 
+    // MARK: Deadlines
+
+    /// Decisions past their deadline fail alone (their late answers are dropped); a
+    /// connection whose oldest question is older than `deadAfter` fails as a whole.
     private func armDeadline() {
-        guard head < inflight.count else { return }
-        deadlineTimer = loop.schedule(at: inflight[head].deadline) { [self] in
+        guard let first = inflight[head...].firstIndex(where: { !$0.expired }) else { return }
+        deadlineTimer = loop.schedule(at: inflight[first].deadline) { [self] in
             deadlineTimer = nil
-            guard head < inflight.count else { return }
-            if inflight[head].deadline <= loop.now {
-                fail("redis did not answer within \(EventLoop.nanoseconds(settings.timeout) / 1_000_000) ms")
-            } else {
+            let now = loop.now
+            if head < inflight.count, now &- inflight[head].sentAt >= EventLoop.nanoseconds(settings.deadAfter) {
+                return fail("redis answered nothing for \(EventLoop.nanoseconds(settings.deadAfter) / 1_000_000) ms")
+            }
+            let reason = "redis did not answer within \(EventLoop.nanoseconds(settings.timeout) / 1_000_000) ms"
+            var i = head
+            while i < inflight.count, inflight[i].deadline <= now {
+                if !inflight[i].expired {
+                    inflight[i].expired = true
+                    if case .decisions(_, _, let dones) = inflight[i].waiting { dones.forEach { $0(.unavailable(reason)) } }
+                }
+                i += 1
+            }
+            if i < inflight.count {
                 armDeadline()
+            } else if head < inflight.count {
+                // Only expired questions are left: check on the connection once more.
+                deadlineTimer = loop.schedule(at: inflight[head].sentAt &+ EventLoop.nanoseconds(settings.deadAfter)) { [self] in
+                    deadlineTimer = nil
+                    if head < inflight.count { fail("redis answered nothing for \(EventLoop.nanoseconds(settings.deadAfter) / 1_000_000) ms") }
+                }
             }
         }
     }
 
-    private func connect() {
+    // MARK: Connection
+
+    func connect() {
         guard !stopped, context == nil else { return }
         let c: UnsafeMutablePointer<redisContext>?
         switch settings.target.transport {
@@ -297,11 +390,11 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
         if let password = t.password {
             // Sent as arguments, never logged; the failure message names the command only.
             Self.append(c, t.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
-            inflight.append(InFlight(waiting: .setup("AUTH"), deadline: loop.now &+ EventLoop.nanoseconds(settings.timeout) &+ 1_000_000_000))
+            inflight.append(InFlight(waiting: .setup("AUTH"), deadline: loop.now &+ EventLoop.nanoseconds(settings.deadAfter),
+                                     sentAt: loop.now))
         }
         if t.database != 0 { send(.setup("SELECT \(t.database)")) }
         send(.scriptLoad)
-        if deadlineTimer == nil { armDeadline() }
     }
 
     /// Everything waiting fails (`on_backend_error` decides), the connection is dropped,
@@ -314,7 +407,8 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
     private func disconnect(_ reason: String) {
         up.store(false, ordering: .releasing)
         if wasUp != false && !stopped {
-            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.description)), ("reason", .string(reason))])
+            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.description)), ("connection", .of(index)),
+                                                        ("reason", .string(reason))])
             wasUp = false
         }
         connectTimer.map(loop.cancelTimer)
@@ -332,15 +426,20 @@ public final class RedisBackend: RateBackend, @unchecked Sendable {  // loop sta
         let waiting = inflight[head...]
         inflight = []
         head = 0
-        for item in waiting {
-            if case .decision(_, _, let done) = item.waiting { done(.unavailable(reason)) }
+        for item in waiting where !item.expired {
+            if case .decisions(_, _, let dones) = item.waiting { dones.forEach { $0(.unavailable(reason)) } }
         }
+        let queued = batch
+        batch.removeAll()
+        batchOrder.removeAll()
+        for dones in queued.values { dones.forEach { $0(.unavailable(reason)) } }
     }
 
     private func retry(_ reason: String) {
         guard !stopped else { return }
         if wasUp == nil {
-            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.description)), ("reason", .string(reason))])
+            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.description)), ("connection", .of(index)),
+                                                        ("reason", .string(reason))])
             wasUp = false
         }
         let delay = backoff

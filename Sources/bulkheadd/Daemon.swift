@@ -105,10 +105,11 @@ enum Daemon {
         let supervisor = try Supervisor(loop: supervisorLoop, settings: settings, log: log)
 
         // Rate limits and quotas: defaults from the configuration, each tenant's own from
-        // the store; the Redis backend has a connection thread of its own.
+        // the store; with Redis, each HTTP loop has its own connection to it.
         let limits = LimitTable(defaults: limitDefaults(config),
                                 overrides: try store.allLimits().mapValues(AdminCommands.rateLimitOverrides))
-        let redis = try config.rateLimit.backend == .redis ? RedisBackend(settings: redisSettings(config), log: log) : nil
+        let redis = try config.rateLimit.backend == .redis
+            ? RedisBackend(settings: redisSettings(config), log: log, loops: server.loops) : nil
         let admission = Admission(
             table: limits, backend: redis ?? MemoryBackend(clock: { Int64(Posix.monotonicNanoseconds()) }),
             settings: AdmissionSettings(onBackendError: config.rateLimit.onBackendError == .allow ? .allow : .deny,
@@ -167,9 +168,9 @@ enum Daemon {
                              ("volumes", .string(settings.volumesRoot)), ("control_socket", .string(config.server.controlSocket)),
                              ("tenants", .of(directory.count)), ("secret_key_id", .string(secret.keyID))])
         try loop.run()
+        redis?.stop()
         server.stop()
         controlThread.stop()
-        redis?.stop()
         audit.flush()
         withExtendedLifetime((commands, control, store)) {}
     }
