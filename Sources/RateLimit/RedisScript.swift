@@ -36,10 +36,9 @@ enum RedisScript {
           end
           tats[i] = tat
         end
-        local out = {}
+        local out, nexts, admits = {}, {}, {}
         for r = 1, requests do
           local admitted, retry = 1, 0
-          local nexts, admits = {}, {}
           for i = 1, n do
             nexts[i] = math.max(tats[i], now) + intervals[i]
             local allow_at = nexts[i] - tolerances[i]

@@ -328,7 +328,16 @@ public final class AdminCommands: ControlHandler {
             ("tenants", .number(JSONNumber(directory.count))),
             ("workers", .number(JSONNumber(pools.reduce(0) { $0 + $1.workers.count }))),
             ("queued", .number(JSONNumber(pools.reduce(0) { $0 + $1.queued }))),
-        ]))
+        ] + admissionCounters()))
+    }
+
+    /// Since the start: what the admission stage decided.
+    private func admissionCounters() -> [(String, JSONValue)] {
+        let c = admission.snapshot
+        return [("admitted", c.admitted), ("rate_limited", c.rateLimited), ("concurrency_limited", c.concurrencyLimited),
+                ("quota_exceeded", c.quotaExceeded), ("rate_limit_unavailable", c.backendUnavailable),
+                ("rate_limit_fallbacks", c.fallbacks), ("shadow_refusals", c.shadowRefusals)]
+            .map { ($0.0, .number(JSONNumber($0.1))) }
     }
 
     // MARK: Helpers

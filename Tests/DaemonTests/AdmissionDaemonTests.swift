@@ -39,6 +39,8 @@ func redisConfig(_ server: RedisServer, _ lines: String...) -> String {
         let reset = try #require(refused.header("RateLimit")?.components(separatedBy: ";t=").last.flatMap { Int($0) })
         #expect(refused.header("RateLimit")?.hasPrefix(#""default";r=0;t="#) == true)
         #expect((178...180).contains(reset))
+        let status = jsonObject(d.ctl("--json", "status").stdout)
+        #expect(status["rate_limited"] as? Int == 1 && status["admitted"] as? Int == 3)
         // Only tenant responses are limited and carry the fields.
         let health = try d.call("GET", "/healthz", key: nil)
         #expect(health.status == 200 && health.header("RateLimit") == nil && health.header("RateLimit-Policy") == nil)
