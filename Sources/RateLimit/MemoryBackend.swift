@@ -83,11 +83,6 @@ public final class MemoryBackend: RateBackend {
         return GCRA.decide(&b.tats, policies, now: now)
     }
 
-    /// Drops the tenant's state (deleted tenant).
-    public func forget(_ tenant: String) {
-        _ = stripe(tenant).state.withLock { $0.buckets.removeValue(forKey: tenant) }
-    }
-
     /// Buckets whose TAT has passed are full again, the same as no bucket: drop them so
     /// memory follows the active tenants, not every tenant ever seen.
     private static func prune(_ s: inout Stripe, now: Int64) {

@@ -36,15 +36,6 @@ public struct RatePolicy: Sendable, Equatable, Hashable {
             && b.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
     }
 
-    /// Why the values cannot be used, or nil.
-    public var problem: String? {
-        if !Self.isValid(name: name) { return "policy name \"\(name)\" must be 1-32 of a-z, 0-9, _ and -" }
-        if count == 0 { return "the rate of policy \(name) must be at least 1 request" }
-        if periodSeconds == 0 { return "the period of policy \(name) must be at least one second" }
-        if burst == 0 { return "the burst of policy \(name) must be at least 1" }
-        return nil
-    }
-
     /// Nanoseconds between two requests at the sustained rate (the GCRA emission interval).
     public var intervalNanoseconds: Int64 {
         let period = UInt64(periodSeconds).multipliedReportingOverflow(by: 1_000_000_000)
@@ -175,21 +166,11 @@ public final class LimitTable: Sendable {
         state.withLock { $0.overrides[tenant] }
     }
 
-    public var defaults: TenantLimits { state.withLock { $0.defaults } }
-
     /// Replaces the tenant's overrides (nil: back to the defaults).
     public func set(_ tenant: String, _ overrides: TenantLimits.Overrides?) {
         state.withLock { s in
             s.overrides[tenant] = overrides
             s.resolved[tenant] = overrides.map { s.defaults.applying($0) }
-        }
-    }
-
-    /// New defaults (a configuration reload); every tenant's overrides stay.
-    public func setDefaults(_ defaults: TenantLimits) {
-        state.withLock { s in
-            s.defaults = defaults
-            s.resolved = s.overrides.mapValues { defaults.applying($0) }
         }
     }
 }
