@@ -78,7 +78,8 @@ public struct AdmissionCounters: Sendable, Equatable {
 public final class Admission: Sendable {
     private let table: LimitTable
     private let backend: RateBackend
-    private let fallback: MemoryBackend?
+    /// With `on_backend_error = allow`: decides at the host's share while Redis cannot.
+    private let fallback: MemoryBackend
     private let settings: AdmissionSettings
     private let log: Logger
     private let wallClock: @Sendable () -> Int64
@@ -109,7 +110,7 @@ public final class Admission: Sendable {
         self.log = log
         self.wallClock = wallClock
         self.monotonic = monotonic
-        fallback = backend is MemoryBackend ? nil : MemoryBackend(clock: monotonic)
+        fallback = MemoryBackend(clock: monotonic)
         usage = (0..<32).map { _ in UsageStripe() }
     }
 
@@ -123,7 +124,6 @@ public final class Admission: Sendable {
     /// Decides for one request of `tenant`; `done` is called once, on any thread.
     public func admit(_ tenant: String, _ done: @escaping @Sendable (AdmissionVerdict) -> Void) {
         let limits = table.limits(for: tenant)
-        let enforced = RateStatus(policies: limits.policies.filter { $0.mode == .enforce }, states: nil)
         let now = wallClock()
         let today = now / 86_400
         let stripe = usageStripe(tenant)
@@ -148,7 +148,7 @@ public final class Admission: Sendable {
         }
         if let local {
             count(local.reason)
-            return done(.refused(local, enforced))
+            return done(.refused(local, Self.undecided(limits)))
         }
         let release: @Sendable () -> Void = { [stripe] in
             stripe.state.withLock { table in
@@ -160,19 +160,21 @@ public final class Admission: Sendable {
         }
         guard !limits.policies.isEmpty else {
             count(nil)
-            return done(.admitted(Grant(status: enforced, releaser: release)))
+            return done(.admitted(Grant(status: Self.undecided(limits), releaser: release)))
         }
         backend.decide(tenant, limits.policies) { [self] result in
             switch result {
             case .decided(let decision):
                 finish(tenant, limits.policies, decision, release: release, done)
-            case .unavailable(let reason):
+            case .unavailable:
                 switch settings.onBackendError {
                 case .deny:
                     release()
                     count(.backendUnavailable)
+                    // The reason (Redis's state) is the operator's business, and is logged
+                    // when the connection changes; the client learns only when to retry.
                     done(.refused(Refusal(reason: .backendUnavailable, retryAfterSeconds: 1,
-                                          message: "the rate limiter cannot decide now (\(reason)); retry later"), enforced))
+                                          message: "the rate limiter cannot decide now; retry later"), Self.undecided(limits)))
                 case .allow:
                     tally[5].add()
                     let share = limits.policies.map { p -> RatePolicy in
@@ -181,11 +183,16 @@ public final class Admission: Sendable {
                         q.burst = max(1, p.burst / UInt64(settings.hosts))
                         return q
                     }
-                    let decision = (fallback ?? MemoryBackend(clock: monotonic)).decide(tenant, share)
+                    let decision = fallback.decide(tenant, share)
                     finish(tenant, share, decision, release: release, done)
                 }
             }
         }
+    }
+
+    /// The enforced policies, with no state: nothing was decided.
+    private static func undecided(_ limits: TenantLimits) -> RateStatus {
+        RateStatus(policies: limits.policies.filter { $0.mode == .enforce }, states: nil)
     }
 
     private func finish(_ tenant: String, _ policies: [RatePolicy], _ decision: RateDecision,

@@ -103,7 +103,7 @@ func unreachableRedis() throws -> RedisBackend {
                               backend: try unreachableRedis())
         let v = verdict(a)
         #expect(v.refusal?.reason == .backendUnavailable)
-        #expect(v.refusal?.message == "the rate limiter cannot decide now (redis is not connected); retry later")
+        #expect(v.refusal?.message == "the rate limiter cannot decide now; retry later")
         #expect(a.usage("acme").inFlight == 0)
         #expect(a.snapshot.backendUnavailable == 1)
     }
