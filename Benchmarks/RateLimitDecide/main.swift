@@ -27,6 +27,21 @@ enum RateLimitBenchmark {
         report("2 threads, 1000 tenants, 1 policy", n, threads: 2) { t, i in memory.decide(tenants[(i &* 7 &+ t) % 1000], one).admitted }
         report("2 threads, 1 tenant, 1 policy", n, threads: 2) { _, i in memory.decide("acme", one).admitted }
 
+        // The whole admission stage as a request sees it: limits lookup, quota and
+        // concurrency, the decision, the RateLimit fields, the release.
+        let admission = Admission(table: LimitTable(defaults: TenantLimits(policies: one)), backend: memory, log: .discard,
+                                  wallClock: { Int64(time(nil)) }, monotonic: { Int64(monotonic()) })
+        report("admission + fields + release, 1 thread", n / 4, threads: 1) { _, i in
+            let ok = Atomic<Bool>(false)
+            admission.admit(tenants[i % 1000]) { verdict in
+                if case .admitted(let grant) = verdict {
+                    ok.store(RateLimitHeaders.fields(grant.status).count == 2, ordering: .relaxed)
+                    grant.release()
+                }
+            }
+            return ok.load(ordering: .relaxed)
+        }
+
         guard let redisSocket else { return print("(no --redis given: the Redis backend is not measured)") }
         let redis: RedisBackend
         do {

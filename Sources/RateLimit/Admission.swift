@@ -197,13 +197,20 @@ public final class Admission: Sendable {
 
     private func finish(_ tenant: String, _ policies: [RatePolicy], _ decision: RateDecision,
                         release: @escaping @Sendable () -> Void, _ done: @escaping @Sendable (AdmissionVerdict) -> Void) {
-        var enforced = RateStatus(policies: [], states: [])
-        for (p, s) in zip(policies, decision.states) where p.mode == .enforce {
-            enforced.policies.append(p)
-            enforced.states?.append(s)
+        var enforced = RateStatus(policies: policies, states: decision.states)
+        if policies.contains(where: { $0.mode == .shadow }) {  // rare: only then build new arrays
+            enforced = RateStatus(policies: [], states: [])
+            var refused: [String] = []
+            for (p, s) in zip(policies, decision.states) {
+                if p.mode == .enforce {
+                    enforced.policies.append(p)
+                    enforced.states?.append(s)
+                } else if !s.admits {
+                    refused.append(p.name)
+                }
+            }
+            if !refused.isEmpty { noteShadow(tenant, refused) }
         }
-        let shadowRefused = zip(policies, decision.states).filter { $0.0.mode == .shadow && !$0.1.admits }.map(\.0.name)
-        if !shadowRefused.isEmpty { noteShadow(tenant, shadowRefused) }
         if decision.admitted {
             count(nil)
             done(.admitted(Grant(status: enforced, releaser: release)))
