@@ -8,6 +8,7 @@
 // `deadAfter` fails as a whole and is made again with backoff.
 import CBulkhead
 import CHiredis
+import Dispatch
 import EventLoop
 import Glibc
 import Log
@@ -151,6 +152,8 @@ final class RedisConnection: @unchecked Sendable {  // loop-confined state, atom
     /// Whether the last state logged was "connected": transitions are logged, retries are not.
     private var wasUp: Bool?
     private var stopped = false
+    /// A host name is being resolved off the loop.
+    private var resolving = false
 
     init(settings: RedisBackend.Settings, log: Logger, loop: EventLoop, index: Int) {
         self.settings = settings
@@ -342,13 +345,56 @@ final class RedisConnection: @unchecked Sendable {  // loop-confined state, atom
     // MARK: Connection
 
     func connect() {
-        guard !stopped, context == nil else { return }
-        let c: UnsafeMutablePointer<redisContext>?
+        guard !stopped, context == nil, !resolving else { return }
         switch settings.target.transport {
-        case .tcp(let host, let port): c = redisConnectNonBlock(host, Int32(port))
-        case .unix(let path): c = redisConnectUnixNonBlock(path)
+        case .unix(let path):
+            open(redisConnectUnixNonBlock(path))
+        case .tcp(let host, let port) where Self.isNumeric(host):
+            open(redisConnectNonBlock(host, Int32(port)))
+        case .tcp(let host, let port):
+            // getaddrinfo can wait on DNS for seconds: never on the loop.
+            resolving = true
+            let bound = LoopBound(self, loop: loop)
+            DispatchQueue.global().async {
+                let address = Self.resolve(host)
+                bound.loop.execute {
+                    let me = bound.value
+                    me.resolving = false
+                    guard !me.stopped else { return }
+                    if let address { me.open(redisConnectNonBlock(address, Int32(port))) } else { me.retry("cannot resolve \(host)") }
+                }
+            }
         }
-        guard let c else { return retry("cannot allocate a connection") }
+    }
+
+    static func isNumeric(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// The first address of `host`, as text.
+    static func resolve(_ host: String) -> String? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(list) }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        switch first.pointee.ai_family {
+        case AF_INET:
+            var a = first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            guard inet_ntop(AF_INET, &a, &text, socklen_t(text.count)) != nil else { return nil }
+        case AF_INET6:
+            var a = first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+            guard inet_ntop(AF_INET6, &a, &text, socklen_t(text.count)) != nil else { return nil }
+        default:
+            return nil
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private func open(_ made: UnsafeMutablePointer<redisContext>?) {
+        guard let c = made else { return retry("cannot allocate a connection") }
         if c.pointee.err != 0 {
             let reason = Self.error(c)
             redisFree(c)

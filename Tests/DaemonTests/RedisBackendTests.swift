@@ -166,4 +166,29 @@ func rp(_ name: String, _ count: UInt64, per period: UInt64, burst: UInt64, _ mo
         #expect(lines.all.contains { $0.contains("AUTH") })
         #expect(!lines.all.contains { $0.contains(secret) })
     }
+
+    /// A host name is resolved off the loop, then connected to; one that does not
+    /// resolve is retried and reported, and never decides.
+    @Test func aHostNameIsResolvedOffTheLoop() throws {
+        let server = try RedisServer(tcp: true)
+        defer { server.cleanUp() }
+        try server.start()
+        let named = try RedisBackend(settings: .init(target: RedisTarget(transport: .tcp(host: "localhost", port: server.port)),
+                                                     timeout: .seconds(2)), log: .discard)
+        named.start()
+        defer { named.stop() }
+        try up(named)
+        #expect(decision(try decide(named, "acme", [rp("default", 1, per: 60, burst: 1)]))?.admitted == true)
+        let lines = LogStore()
+        let nowhere = try RedisBackend(settings: .init(target: RedisTarget(transport: .tcp(host: "nowhere.invalid", port: 6379)),
+                                                       timeout: .seconds(2)), log: .collecting(into: lines))
+        nowhere.start()
+        defer { nowhere.stop() }
+        try eventually(20, "the failed lookup is reported") { lines.all.contains { $0.contains("cannot resolve nowhere.invalid") } }
+        #expect(!nowhere.isUp)
+        guard case .unavailable = try decide(nowhere, "acme", [rp("default", 1, per: 60, burst: 1)]) else {
+            Issue.record("decided without Redis")
+            return
+        }
+    }
 }

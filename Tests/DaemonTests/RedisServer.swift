@@ -7,12 +7,15 @@ final class RedisServer: @unchecked Sendable {  // used from one test at a time
     let directory: String
     var socket: String { directory + "/redis.sock" }
     let password: String?
+    /// Also listen on 127.0.0.1 at this port (0: the Unix socket only).
+    let port: UInt16
     private var process: Process?
 
-    init(password: String? = nil) throws {
+    init(password: String? = nil, tcp: Bool = false) throws {
         directory = try makeTemporaryDirectory()
         chmod(directory, 0o755)
         self.password = password
+        port = tcp ? freePort() : 0
     }
 
     var pid: Int32 { process?.processIdentifier ?? 0 }
@@ -20,7 +23,7 @@ final class RedisServer: @unchecked Sendable {  // used from one test at a time
     func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        p.arguments = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+        p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
                        "--dir", directory] + (password.map { ["--requirepass", $0] } ?? [])
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
