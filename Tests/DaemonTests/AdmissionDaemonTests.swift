@@ -35,10 +35,10 @@ func redisConfig(_ server: RedisServer, _ lines: String...) -> String {
         #expect(refused.header("Cache-Control") == "no-store")
         #expect(refused.header("RateLimit-Policy") == #""default";q=1;w=60"#)
         let retry = try #require(Int(refused.header("Retry-After") ?? ""))
-        #expect((58...60).contains(retry))
+        #expect((50...60).contains(retry))  // 60 s less the time the test took
         let reset = try #require(refused.header("RateLimit")?.components(separatedBy: ";t=").last.flatMap { Int($0) })
         #expect(refused.header("RateLimit")?.hasPrefix(#""default";r=0;t="#) == true)
-        #expect((178...180).contains(reset))
+        #expect((170...180).contains(reset))
         let status = jsonObject(d.ctl("--json", "status").stdout)
         #expect(status["rate_limited"] as? Int == 1 && status["admitted"] as? Int == 3)
         // Only tenant responses are limited and carry the fields.
