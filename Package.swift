@@ -38,10 +38,11 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
         .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "RateLimit", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
-        .target(name: "RateLimit", dependencies: ["EventLoop", "Log", "CHiredis", "COpenSSL", "CBulkhead"]),
+        .target(name: "Metrics"),
+        .target(name: "RateLimit", dependencies: ["EventLoop", "Log", "Metrics", "CHiredis", "COpenSSL", "CBulkhead"]),
         .target(name: "HTTPParser"),
         .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
-        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
+        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Metrics", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
 
         // Executables only wire modules together.
@@ -75,6 +76,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPParserTests", dependencies: ["HTTPParser"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "Log", "EventLoop"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants", "RateLimit", "Log"]),

@@ -4,6 +4,7 @@ import Glibc
 import HTTPParser
 import HTTPServer
 import JSON
+import Metrics
 import RateLimit
 import Store
 import Supervisor
@@ -17,12 +18,16 @@ public struct DispatcherSettings: Sendable {
     /// and is not ready while it is down unless `on_backend_error = allow`.
     public var redis: RedisBackend?
     public var redisRequired: Bool
+    /// Client connections open now (for `/metrics`).
+    public var connections: @Sendable () -> Int
 
-    public init(allowedOrigins: [String], workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true) {
+    public init(allowedOrigins: [String], workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true,
+                connections: @escaping @Sendable () -> Int = { 0 }) {
         self.allowedOrigins = allowedOrigins
         self.workerExecutable = workerExecutable
         self.redis = redis
         self.redisRequired = redisRequired
+        self.connections = connections
     }
 }
 
@@ -35,11 +40,15 @@ public enum Dispatcher {
         let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable,
                                    redis: settings.redis, redisRequired: settings.redisRequired)
         let registry = RegistryService(store: store)
+        let requestMetrics = RequestMetrics()
+        let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
+                                     connections: settings.connections)
         let routes = [
             Route(.post, "/v1/process", .tenant(scope: "process"), process.handle),
             Route(.post, "/process", .tenant(scope: "process"), process.handle),
             Route(.get, "/healthz", .public_, health.live),
             Route(.get, "/readyz", .public_, health.ready),
+            Route(.get, "/metrics", .public_, metrics.handle),
             Route(.get, "/v1/admin/tenants", .admin, registry.list),
             Route(.get, "/v1/admin/tenants/", .admin, registry.show),
         ]
@@ -53,7 +62,7 @@ public enum Dispatcher {
                 AuthenticateStage(authenticator: authenticator, audit: audit, clock: clock),
             ],
             admission: limits,
-            responseStages: [StampRequestIDStage(), cors, limits])
+            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics)])
     }
 }
 

@@ -3,6 +3,7 @@
 // then every rate policy at once (in memory or in Redis). An admitted request holds a
 // `Grant` until its response is sent; releasing it frees its place under the cap.
 import Log
+import Metrics
 import Synchronization
 
 public struct AdmissionSettings: Sendable {
@@ -86,7 +87,7 @@ public final class Admission: Sendable {
     private let monotonic: @Sendable () -> Int64
     private let usage: [UsageStripe]
     /// One atomic per counter: every request bumps one, from every loop.
-    private let tally = (0..<7).map { _ in AtomicCounter() }
+    private let tally = (0..<7).map { _ in Counter() }
 
     /// What this host knows of one tenant: requests in flight and today's compute.
     struct Usage {
@@ -276,12 +277,6 @@ public final class Admission: Sendable {
     }
 
     private func usageStripe(_ tenant: String) -> UsageStripe { usage[stripeIndex(tenant, count: usage.count)] }
-}
-
-final class AtomicCounter: Sendable {
-    private let atomic = Atomic<Int>(0)
-    func add() { atomic.add(1, ordering: .relaxed) }
-    var value: Int { atomic.load(ordering: .relaxed) }
 }
 
 /// FNV-1a of the tenant id: cheap, stable, spreads tenants over lock stripes.

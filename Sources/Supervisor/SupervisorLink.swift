@@ -46,6 +46,13 @@ public struct SupervisorLink: Sendable {
         bound.loop.execute { answer(true) }
     }
 
+    /// The counters and pools, answered on the supervisor's loop (for `/metrics`, which
+    /// must not wait on a loop it may be running on).
+    public func metrics(_ answer: @escaping @Sendable (SupervisorCounters, [PoolSnapshot]) -> Void) {
+        let b = bound
+        b.loop.execute { answer(b.value.counters, b.value.snapshot()) }
+    }
+
     /// Stops the tenant's workers; waits until they are gone (at most `seconds`).
     public func stopTenant(_ id: String, seconds: Int = 15) -> Bool {
         let done = DispatchSemaphore(value: 0)

@@ -131,7 +131,8 @@ enum Daemon {
         let authenticator = Authenticator(verifier: CachingVerifier(verifier: verifier), keys: keys, tenants: directory)
         let pipeline = Dispatcher.pipeline(
             settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable,
-                                         redis: redis, redisRequired: config.rateLimit.onBackendError == .deny),
+                                         redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
+                                         connections: { server.openConnections }),
             authenticator: authenticator, tenants: directory, store: store,
             supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission,
             clock: { Int64(time(nil)) })

@@ -206,6 +206,9 @@ func redisConfig(_ server: RedisServer, _ lines: String...) -> String {
         #expect(allowReady.status == 200 && allowReady.text.contains(#""redis":false"#))
         let fallback = try (0..<8).map { _ in try allow.call(key: ak, body: echo("1")).status }
         #expect(fallback == [200, 200, 200, 200, 200, 429, 429, 429])
+        let metrics = try parsePrometheus(try allow.call("GET", "/metrics", key: nil).text)
+        #expect(metrics["bulkhead_ratelimit_fallbacks_total"] == 8)
+        #expect(metrics["bulkhead_ratelimit_redis_up"] == 0)
 
         try server.start()
         let back = Date()
@@ -216,5 +219,87 @@ func redisConfig(_ server: RedisServer, _ lines: String...) -> String {
         // The restarted Redis is empty: beta's budget is Redis's again, not the fallback's.
         #expect(try allow.call(key: ak, body: echo("1")).status == 200)
         #expect(server.cli("EXISTS", "bulkhead:rl:{beta}:default") == "1")
+    }
+}
+
+/// A strict reader of the Prometheus text format: every sample belongs to a family whose
+/// TYPE came first, names and labels are well formed, values are numbers. Returns the
+/// samples by their full text before the value.
+func parsePrometheus(_ text: String) throws -> [String: Double] {
+    var types: [String: String] = [:]
+    var samples: [String: Double] = [:]
+    func isName(_ s: Substring) -> Bool {
+        guard let f = s.first, f.isLetter || f == "_" || f == ":" else { return false }
+        return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") }
+    }
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.isEmpty { continue }
+        if line.hasPrefix("# HELP ") { continue }
+        if line.hasPrefix("# TYPE ") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 4, isName(parts[2]), ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]),
+                  types[String(parts[2])] == nil else { throw TestFailure("bad TYPE line: \(line)") }
+            types[String(parts[2])] = String(parts[3])
+            continue
+        }
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            throw TestFailure("no value: \(line)")
+        }
+        let key = line[..<space]
+        var name = key
+        if let brace = key.firstIndex(of: "{") {
+            guard key.hasSuffix("}") else { throw TestFailure("unclosed labels: \(line)") }
+            name = key[..<brace]
+            var labels = key[key.index(after: brace)..<key.index(before: key.endIndex)]
+            while !labels.isEmpty {
+                guard let eq = labels.firstIndex(of: "="), isName(labels[..<eq]) else { throw TestFailure("bad label: \(line)") }
+                var rest = labels[labels.index(after: eq)...]
+                guard rest.first == "\"" else { throw TestFailure("unquoted label: \(line)") }
+                rest = rest.dropFirst()
+                var escaped = false
+                var end: Substring.Index?
+                for i in rest.indices {
+                    if escaped { escaped = false; continue }
+                    if rest[i] == "\\" { escaped = true } else if rest[i] == "\"" { end = i; break }
+                }
+                guard let end else { throw TestFailure("unterminated label value: \(line)") }
+                labels = rest[rest.index(after: end)...]
+                if labels.first == "," { labels = labels.dropFirst() } else if !labels.isEmpty { throw TestFailure("bad label list: \(line)") }
+            }
+        }
+        guard isName(name) else { throw TestFailure("bad metric name: \(line)") }
+        var family = String(name)
+        for suffix in ["_bucket", "_sum", "_count"] where types[family] == nil && family.hasSuffix(suffix) {
+            family = String(family.dropLast(suffix.count))
+        }
+        guard types[family] != nil else { throw TestFailure("sample before its TYPE: \(line)") }
+        samples[String(key)] = value
+    }
+    return samples
+}
+
+@Suite(.serialized) struct MetricsEndpointTests {
+    @Test func metricsParseAndCount() throws {
+        let d = try Daemon(extra: "[ratelimit]\nrate = 1/hour\nburst = 2")
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        #expect(try (0..<3).map { _ in try d.call(key: key, body: echo("1")).status } == [200, 200, 429])
+        #expect(try d.call(key: nil, body: echo("1")).status == 401)
+        let r = try d.call("GET", "/metrics", key: nil)
+        #expect(r.status == 200)
+        #expect(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        let m = try parsePrometheus(r.text)
+        #expect(m[#"bulkhead_http_requests_total{class="2xx"}"#] == 2)
+        #expect(m[#"bulkhead_http_requests_total{class="4xx"}"#] == 2)
+        #expect(m["bulkhead_admitted_total"] == 2)
+        #expect(m[#"bulkhead_refused_total{reason="rate_limited"}"#] == 1)
+        #expect(m["bulkhead_worker_spawns_total"] == 1)
+        #expect(m["bulkhead_workers"] == 1)
+        #expect(m["bulkhead_http_request_duration_seconds_count"] == 4)
+        #expect(m[#"bulkhead_http_request_duration_seconds_bucket{le="+Inf"}"#] == 4)
+        // No tenant label anywhere.
+        #expect(!r.text.contains("acme"))
+        #expect(m["bulkhead_ratelimit_redis_up"] == nil)
     }
 }

@@ -1,0 +1,64 @@
+// GET /metrics (SPEC §4, §8) in the Prometheus text format, and the response stage that
+// counts every answer. Labels stay low-cardinality: status classes and refusal reasons,
+// never a tenant.
+import HTTPServer
+import Metrics
+import RateLimit
+import Supervisor
+
+/// Counts each response by status class and how long it took.
+public struct MetricsStage: ResponseStage {
+    let metrics: RequestMetrics
+
+    public func apply(_ context: RequestContext, _ response: inout HTTPResponse) {
+        let exchange = context.exchange
+        let now = exchange.loop.now
+        metrics.record(status: response.status, nanoseconds: now > exchange.receivedAt ? now - exchange.receivedAt : 0)
+    }
+}
+
+struct MetricsService: Sendable {
+    let requests: RequestMetrics
+    let admission: Admission
+    let supervisor: SupervisorLink
+    let redis: RedisBackend?
+    let connections: @Sendable () -> Int
+
+    func handle(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        let (requests, admission, redis, connections) = (requests, admission, redis, connections)
+        supervisor.metrics { counters, pools in
+            done(HTTPResponse(status: 200, headers: [("Content-Type", PrometheusText.contentType)],
+                              body: Array(Self.render(requests, admission.snapshot, counters, pools, redis?.isUp,
+                                                      connections()).utf8)))
+        }
+    }
+
+    static func render(_ requests: RequestMetrics, _ a: AdmissionCounters, _ s: SupervisorCounters, _ pools: [PoolSnapshot],
+                       _ redisUp: Bool?, _ connections: Int) -> String {
+        var p = PrometheusText()
+        p.counter("bulkhead_http_requests_total", "HTTP requests answered, by status class.",
+                  requests.byClass.map { ([("class", $0.0)], $0.1) })
+        let h = requests.histogram
+        p.histogram("bulkhead_http_request_duration_seconds", "From the end of a request to its response.",
+                    buckets: h.buckets, sum: h.sum, count: h.count)
+        p.gauge("bulkhead_http_connections", "Client connections open.", connections)
+        p.counter("bulkhead_admitted_total", "Tenant requests admitted by the rate limits and quotas.", a.admitted)
+        p.counter("bulkhead_refused_total", "Tenant requests refused by the rate limits and quotas, by reason.", [
+            ([("reason", "rate_limited")], a.rateLimited), ([("reason", "concurrency_limited")], a.concurrencyLimited),
+            ([("reason", "quota_exceeded")], a.quotaExceeded), ([("reason", "rate_limit_unavailable")], a.backendUnavailable),
+        ])
+        p.counter("bulkhead_ratelimit_fallbacks_total", "Decisions made in process because Redis could not (on_backend_error = allow).",
+                  a.fallbacks)
+        p.counter("bulkhead_ratelimit_shadow_refusals_total", "Requests a shadow policy would have refused.", a.shadowRefusals)
+        if let redisUp { p.gauge("bulkhead_ratelimit_redis_up", "1 when every connection to Redis decides.", redisUp ? 1 : 0) }
+        p.gauge("bulkhead_workers", "Worker processes alive.", pools.reduce(0) { $0 + $1.workers.count })
+        p.gauge("bulkhead_queued_requests", "Requests waiting for a worker.", pools.reduce(0) { $0 + $1.queued })
+        p.counter("bulkhead_worker_spawns_total", "Workers started.", s.spawned)
+        p.counter("bulkhead_worker_spawn_failures_total", "Workers that could not be started.", s.spawnFailures)
+        p.counter("bulkhead_worker_crashes_total", "Workers that died while serving.", s.crashed)
+        p.counter("bulkhead_worker_kills_total", "Workers killed at request_timeout.", s.killedForTimeout)
+        p.counter("bulkhead_worker_recycled_total", "Workers retired after max_requests.", s.recycled)
+        p.counter("bulkhead_worker_idle_reaped_total", "Workers stopped after idle_timeout.", s.reapedIdle)
+        return p.text
+    }
+}
