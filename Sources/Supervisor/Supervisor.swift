@@ -19,10 +19,11 @@ public final class Supervisor {
     private var zygote: Zygote?
     private var zygoteRetryAt: UInt64 = 0
     public private(set) var counters = SupervisorCounters()
-    /// Told the wall time each tenant's workers spend with requests in flight (a worker
-    /// busy with several pipelined requests counts once), on the supervisor's loop. The
-    /// compute quota reads it until CPU metering replaces it.
-    public var onBusyTime: ((String, UInt64) -> Void)?
+    /// Told every nanosecond of CPU time a tenant's workers used, from the kernel, on the
+    /// supervisor's loop: after each response (the worker's time since its previous one)
+    /// and when a worker exits (what its rusage has beyond that: threads, children, the
+    /// time after its last answer). Metering and the compute quota add these up.
+    public var onCPU: ((String, UInt64) -> Void)?
 
     /// A request waiting for a worker of its tenant.
     final class Pending {
@@ -356,7 +357,6 @@ public final class Supervisor {
         worker.state = .busy
         worker.assigned += 1
         let deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
-        if worker.inflight.isEmpty { worker.busyMark = loop.now }
         worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline))
         worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: pending.ticket)
     }
@@ -364,7 +364,13 @@ public final class Supervisor {
     /// The oldest request in flight on `worker` is answered.
     private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
         guard !worker.inflight.isEmpty else { return }
-        accountBusyTime(worker)
+        var result = result
+        let cpu = accountCPU(worker)
+        if case .success(var response) = result {
+            // The kernel's figure replaces whatever the worker said of itself.
+            response.cpuMicros = cpu / 1000
+            result = .success(response)
+        }
         let done = worker.inflight.removeFirst()
         worker.served += 1
         pool.consecutiveFailures = 0
@@ -489,6 +495,10 @@ public final class Supervisor {
 
     func worker(_ worker: WorkerProcess, exited status: ExitStatus) {
         counters.exited += 1
+        // Reconcile with the kernel's total for the whole process.
+        let total = status.cpuMicros &* 1000
+        if total > worker.cpuAccounted { onCPU?(worker.tenant.id, total - worker.cpuAccounted) }
+        worker.cpuAccounted = max(worker.cpuAccounted, total)
         worker.lifecycleTimer.map(loop.cancelTimer)
         let wasStarting = !worker.wasReady
         let crashed = !worker.expectingExit || !(status.isCleanExit || status.kind == .signalled(SIGKILL))
@@ -521,15 +531,17 @@ public final class Supervisor {
 
     /// Every request in flight on `worker` fails (it died, hung or broke the protocol).
     private func failInflight(_ worker: WorkerProcess, _ failure: WorkerFailure) {
-        if !worker.inflight.isEmpty { accountBusyTime(worker) }
         let all = worker.inflight
         worker.inflight.removeAll()
         for r in all { r.completion(.failure(failure)) }
     }
 
-    private func accountBusyTime(_ worker: WorkerProcess) {
-        let now = loop.now
-        if now > worker.busyMark { onBusyTime?(worker.tenant.id, now - worker.busyMark) }
-        worker.busyMark = now
+    /// The worker's CPU time since it was last accounted, told to `onCPU` and returned.
+    private func accountCPU(_ worker: WorkerProcess) -> UInt64 {
+        guard let now = worker.cpuNanoseconds(), now > worker.cpuAccounted else { return 0 }
+        let delta = now - worker.cpuAccounted
+        worker.cpuAccounted = now
+        onCPU?(worker.tenant.id, delta)
+        return delta
     }
 }

@@ -29,8 +29,10 @@ final class WorkerProcess {
     var assigned = 0
     /// Sent and unanswered, oldest first: the worker answers in order.
     var inflight: [InFlight] = []
-    /// Since when the worker's busy time has not been accounted (while `inflight` is not empty).
-    var busyMark: UInt64 = 0
+    /// CPU time of the worker already attributed to its tenant (ns).
+    var cpuAccounted: UInt64 = 0
+    /// /proc/PID/schedstat, kept open: re-read (pread) after each response.
+    private var schedstat: FileDescriptor?
     /// We asked it to go (GOAWAY) or killed it on purpose: its exit is not a crash.
     var expectingExit = false
     /// Spawn, idle or exit-grace timer, whichever applies to the current state.
@@ -53,6 +55,23 @@ final class WorkerProcess {
     private var wantsWrite = false
 
     private static let maxStderrLine = 1024
+
+    /// The kernel's count of the CPU time the worker's main thread has run (ns), from
+    /// /proc/PID/schedstat; nil if it cannot be read. Threads and children of the worker
+    /// are counted when it exits, from its rusage.
+    func cpuNanoseconds() -> UInt64? {
+        if schedstat == nil { schedstat = try? Posix.open("/proc/\(pid)/schedstat", O_RDONLY) }
+        guard let fd = schedstat?.rawValue else { return nil }
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        var value: UInt64 = 0
+        for b in buf[..<n] {
+            guard b >= 0x30 && b <= 0x39 else { break }
+            value = value &* 10 &+ UInt64(b - 0x30)
+        }
+        return value
+    }
 
     /// Spawns a worker for `tenant` whose root will be `volume`.
     /// Forked by the zygote when there is one (falling back to posix_spawn if it fails).

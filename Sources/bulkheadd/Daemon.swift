@@ -115,7 +115,7 @@ enum Daemon {
             settings: AdmissionSettings(onBackendError: config.rateLimit.onBackendError == .allow ? .allow : .deny,
                                         hosts: config.rateLimit.hosts),
             log: log, wallClock: { Int64(time(nil)) }, monotonic: { Int64(Posix.monotonicNanoseconds()) })
-        supervisor.onBusyTime = { tenant, nanoseconds in admission.recordCompute(tenant, nanoseconds: nanoseconds) }
+        supervisor.onCPU = { tenant, nanoseconds in admission.recordCompute(tenant, nanoseconds: nanoseconds) }
         let controlLoop = try EventLoop()
         let commands = AdminCommands(
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,

@@ -95,6 +95,18 @@ enum HostileWorker {
             _ = poll(nil, 0, Int32(max(0, min(number(request.body), 10_000))))  // the task's own work time
             return Array("\"slept\"".utf8)
         }
+        worker.register("burn_ms") { request throws(TaskError) in
+            // CPU work: spin until this process has run for that long.
+            func cpu() -> Int {
+                var ts = timespec()
+                clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+                return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+            }
+            let until = cpu() + max(0, min(number(request.body), 10_000))
+            var x: UInt64 = 1
+            while cpu() < until { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
+            return Array("\(x % 2)".utf8)
+        }
         worker.register("hang") { _ throws(TaskError) in
             while true { pause() }
         }
