@@ -37,18 +37,19 @@ let package = Package(
         .target(name: "Control", dependencies: ["EventLoop", "Posix", "Wire", "JSON", "Log"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
-        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "RateLimit", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
+        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "RateLimit", "Metering", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
         .target(name: "Metrics"),
+        .target(name: "Metering", dependencies: ["Store", "EventLoop", "Log", "Posix", "JSON", "CBulkhead"]),
         .target(name: "RateLimit", dependencies: ["EventLoop", "Log", "Metrics", "CHiredis", "COpenSSL", "CBulkhead"]),
         .target(name: "HTTPParser"),
         .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
-        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Metrics", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
+        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Metrics", "Metering", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
 
         // Executables only wire modules together.
         .executableTarget(
             name: "bulkheadd",
-            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit"]),
+            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit", "Metering"]),
         .executableTarget(name: "bulkheadctl", dependencies: ["Control", "Config", "JSON"]),
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],

@@ -380,6 +380,22 @@ int bh_remove_tree(const char *path) {
     return r < 0 ? (errno ? -errno : -EIO) : r;
 }
 
+/* Disk bytes under a tree (st_blocks × 512), by lstat only: links are not followed and
+ * other filesystems are not entered. One scan per thread at a time. */
+static __thread long long tree_bytes;
+
+static int add_entry(const char *path, const struct stat *st, int kind, struct FTW *ftw) {
+    (void)path; (void)kind; (void)ftw;
+    tree_bytes += (long long)st->st_blocks * 512;
+    return 0;
+}
+
+long long bh_tree_bytes(const char *path) {
+    tree_bytes = 0;
+    int r = nftw(path, add_entry, 16, FTW_PHYS | FTW_MOUNT);
+    return r < 0 ? (errno ? -errno : -EIO) : tree_bytes;
+}
+
 int bh_pipe(int fds[2], int nonblocking) { RET(pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0))); }
 
 int bh_set_nonblocking(int fd, int on) {

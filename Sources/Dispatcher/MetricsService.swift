@@ -2,6 +2,7 @@
 // counts every answer. Labels stay low-cardinality: status classes and refusal reasons,
 // never a tenant.
 import HTTPServer
+import Metering
 import Metrics
 import RateLimit
 import Supervisor
@@ -22,14 +23,18 @@ struct MetricsService: Sendable {
     let admission: Admission
     let supervisor: SupervisorLink
     let redis: RedisBackend?
+    let meter: UsageMeter
     let connections: @Sendable () -> Int
 
     func handle(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
-        let (requests, admission, redis, connections) = (requests, admission, redis, connections)
+        let (requests, admission, redis, meter, connections) = (requests, admission, redis, meter, connections)
         supervisor.metrics { counters, pools in
-            done(HTTPResponse(status: 200, headers: [("Content-Type", PrometheusText.contentType)],
-                              body: Array(Self.render(requests, admission.snapshot, counters, pools, redis?.isUp,
-                                                      connections()).utf8)))
+            var text = Self.render(requests, admission.snapshot, counters, pools, redis?.isUp, connections())
+            var lag = PrometheusText()
+            lag.gauge("bulkhead_usage_flush_lag_milliseconds", "Age of the oldest usage not yet written to SQLite.",
+                      Int(meter.lagSeconds * 1000))
+            text += lag.text
+            done(HTTPResponse(status: 200, headers: [("Content-Type", PrometheusText.contentType)], body: Array(text.utf8)))
         }
     }
 

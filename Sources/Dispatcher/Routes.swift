@@ -4,6 +4,7 @@ import Glibc
 import HTTPParser
 import HTTPServer
 import JSON
+import Metering
 import Metrics
 import RateLimit
 import Store
@@ -35,14 +36,16 @@ public enum Dispatcher {
     /// The whole request path, in order.
     public static func pipeline(settings: DispatcherSettings, authenticator: Authenticator, tenants: TenantDirectory,
                                 store: Store, supervisor: SupervisorLink, audit: AuditWriter?, admission: Admission,
+                                meter: UsageMeter,
                                 clock: @escaping @Sendable () -> Int64) -> Pipeline {
         let process = ProcessService(supervisor: supervisor, tenants: tenants)
         let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable,
                                    redis: settings.redis, redisRequired: settings.redisRequired)
         let registry = RegistryService(store: store)
         let requestMetrics = RequestMetrics()
+        let usage = UsageService(meter: meter, store: store)
         let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
-                                     connections: settings.connections)
+                                     meter: meter, connections: settings.connections)
         let routes = [
             Route(.post, "/v1/process", .tenant(scope: "process"), process.handle),
             Route(.post, "/process", .tenant(scope: "process"), process.handle),
@@ -50,7 +53,12 @@ public enum Dispatcher {
             Route(.get, "/readyz", .public_, health.ready),
             Route(.get, "/metrics", .public_, metrics.handle),
             Route(.get, "/v1/admin/tenants", .admin, registry.list),
-            Route(.get, "/v1/admin/tenants/", .admin, registry.show),
+            Route(.get, "/v1/usage", .tenant(scope: "usage"), usage.own),
+            Route(.get, "/stats/", .admin, usage.stats),
+            Route(.get, "/v1/admin/usage", .admin, usage.export),
+            Route(.get, "/v1/admin/tenants/", .admin) { context, done in
+                if context.pathParameter?.hasSuffix("/usage") == true { usage.stats(context, done) } else { registry.show(context, done) }
+            },
         ]
         let cors = CORSStage(allowedOrigins: settings.allowedOrigins)
         let limits = AdmissionStage(admission: admission)
@@ -62,7 +70,7 @@ public enum Dispatcher {
                 AuthenticateStage(authenticator: authenticator, audit: audit, clock: clock),
             ],
             admission: limits,
-            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics)])
+            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter)])
     }
 }
 

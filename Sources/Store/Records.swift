@@ -140,3 +140,42 @@ public struct PolicyOverride: Sendable, Equatable {
         self.mode = mode
     }
 }
+
+/// One tenant's usage on one UTC day (`day` is YYYY-MM-DD). Added up, never replaced,
+/// except `storageBytes`, which is the last measurement of the day.
+public struct UsageRow: Sendable, Equatable {
+    public var tenantID: String
+    public var day: String
+    public var requests: Int64
+    public var errors: Int64
+    public var rateLimited: Int64
+    public var bytesIn: Int64
+    public var bytesOut: Int64
+    public var cpuMicros: Int64
+    /// nil in a delta: no new measurement.
+    public var storageBytes: Int64?
+
+    public init(tenantID: String, day: String, requests: Int64 = 0, errors: Int64 = 0, rateLimited: Int64 = 0,
+                bytesIn: Int64 = 0, bytesOut: Int64 = 0, cpuMicros: Int64 = 0, storageBytes: Int64? = nil) {
+        self.tenantID = tenantID
+        self.day = day
+        self.requests = requests
+        self.errors = errors
+        self.rateLimited = rateLimited
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.cpuMicros = cpuMicros
+        self.storageBytes = storageBytes
+    }
+
+    /// `other` added to this row (same tenant and day); its storage replaces ours if it has one.
+    public mutating func add(_ other: UsageRow) {
+        requests += other.requests
+        errors += other.errors
+        rateLimited += other.rateLimited
+        bytesIn += other.bytesIn
+        bytesOut += other.bytesOut
+        cpuMicros += other.cpuMicros
+        if let s = other.storageBytes { storageBytes = s }
+    }
+}

@@ -10,7 +10,7 @@ struct Migration: Sendable {
 
 extension Store {
     /// Every migration, in order; `migrations[i].version == i + 1`. Never edit a released
-    /// migration: add the next one (the usage tables of SPEC §8 will be migration 4). A
+    /// migration: add the next one. A
     /// migration that must rebuild a table follows https://sqlite.org/lang_altertable.html
     /// ("other kinds of table schema changes"); foreign_keys is ON during migrations.
     static let migrations: [Migration] = [
@@ -115,6 +115,29 @@ extension Store {
                 """,
                 "DROP TABLE tenant_limits",
                 "ALTER TABLE tenant_limits_v3 RENAME TO tenant_limits",
+            ]),
+        // Usage per tenant per UTC day (SPEC §8). No foreign key: billing history outlives
+        // the tenant unless purged. Each batch of usage is applied once: its id is
+        // recorded in the same transaction.
+        Migration(
+            version: 4, summary: "daily usage rollups",
+            statements: [
+                """
+                CREATE TABLE usage_daily (
+                    tenant_id TEXT NOT NULL,
+                    day TEXT NOT NULL CHECK (length(day) = 10),
+                    requests INTEGER NOT NULL DEFAULT 0 CHECK (requests >= 0),
+                    errors INTEGER NOT NULL DEFAULT 0 CHECK (errors >= 0),
+                    rate_limited INTEGER NOT NULL DEFAULT 0 CHECK (rate_limited >= 0),
+                    bytes_in INTEGER NOT NULL DEFAULT 0 CHECK (bytes_in >= 0),
+                    bytes_out INTEGER NOT NULL DEFAULT 0 CHECK (bytes_out >= 0),
+                    cpu_us INTEGER NOT NULL DEFAULT 0 CHECK (cpu_us >= 0),
+                    storage_bytes INTEGER NOT NULL DEFAULT 0 CHECK (storage_bytes >= 0),
+                    PRIMARY KEY (tenant_id, day)
+                ) WITHOUT ROWID
+                """,
+                "CREATE TABLE usage_batches (id INTEGER PRIMARY KEY, written_at INTEGER NOT NULL)",
+                "CREATE INDEX usage_daily_day ON usage_daily(day)",
             ]),
     ]
 

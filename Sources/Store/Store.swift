@@ -12,7 +12,7 @@ import Synchronization
 /// is also what a connection opened `SQLITE_OPEN_NOMUTEX` requires.
 public final class Store: Sendable {
     /// The schema this build writes; a database with a higher version is refused.
-    public static let schemaVersion: Int = 3
+    public static let schemaVersion: Int = 4
 
     /// The database file.
     public let path: String
@@ -436,6 +436,72 @@ extension Store {
         }
         return PolicyOverride(name: try row.text(0), rateCount: try count(1), ratePeriodSeconds: try count(2),
                               burst: try count(3), mode: mode)
+    }
+}
+
+// MARK: - Usage
+
+extension Store {
+    private static let usageColumns = "tenant_id, day, requests, errors, rate_limited, bytes_in, bytes_out, cpu_us, storage_bytes"
+
+    /// Adds `rows` (deltas) to the daily rollups, once: a batch whose id was applied
+    /// before is skipped (false), so a retried flush never counts twice. Batch ids older
+    /// than a week are forgotten.
+    @discardableResult
+    public func applyUsage(batch id: Int64, _ rows: [UsageRow], now: Int64) throws(StoreError) -> Bool {
+        try locked { (db) throws(StoreError) in
+            try db.transaction { (db) throws(StoreError) -> Bool in
+                let seen = try db.row("SELECT 1 FROM usage_batches WHERE id = ?", [.integer(id)]) { (row) throws(StoreError) in
+                    try row.integer(0)
+                }
+                if seen != nil { return false }
+                try db.run("INSERT INTO usage_batches (id, written_at) VALUES (?, ?)", [.integer(id), .integer(now)])
+                try db.run("DELETE FROM usage_batches WHERE written_at < ?", [.integer(now - 7 * 86_400)])
+                for r in rows {
+                    try db.run(
+                        """
+                        INSERT INTO usage_daily (\(Store.usageColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (tenant_id, day) DO UPDATE SET
+                            requests = requests + excluded.requests, errors = errors + excluded.errors,
+                            rate_limited = rate_limited + excluded.rate_limited, bytes_in = bytes_in + excluded.bytes_in,
+                            bytes_out = bytes_out + excluded.bytes_out, cpu_us = cpu_us + excluded.cpu_us,
+                            storage_bytes = CASE WHEN ? THEN excluded.storage_bytes ELSE storage_bytes END
+                        """,
+                        [.text(r.tenantID), .text(r.day), .integer(r.requests), .integer(r.errors), .integer(r.rateLimited),
+                         .integer(r.bytesIn), .integer(r.bytesOut), .integer(r.cpuMicros), .integer(r.storageBytes ?? 0),
+                         .integer(r.storageBytes == nil ? 0 : 1)])
+                }
+                return true
+            }
+        }
+    }
+
+    /// The rollups with `day` in `from...to` (YYYY-MM-DD, inclusive), of one tenant or all,
+    /// ordered by tenant then day.
+    public func usage(tenant: String?, from: String, to: String) throws(StoreError) -> [UsageRow] {
+        try locked { (db) throws(StoreError) in
+            if let tenant {
+                return try db.rows(
+                    "SELECT \(Store.usageColumns) FROM usage_daily WHERE tenant_id = ? AND day BETWEEN ? AND ? ORDER BY tenant_id, day",
+                    [.text(tenant), .text(from), .text(to)], Store.usage(from:))
+            }
+            return try db.rows(
+                "SELECT \(Store.usageColumns) FROM usage_daily WHERE day BETWEEN ? AND ? ORDER BY tenant_id, day",
+                [.text(from), .text(to)], Store.usage(from:))
+        }
+    }
+
+    /// Forgets the tenant's usage history (`tenant delete --purge`).
+    public func deleteUsage(_ tenant: String) throws(StoreError) {
+        try locked { (db) throws(StoreError) in
+            _ = try db.run("DELETE FROM usage_daily WHERE tenant_id = ?", [.text(tenant)])
+        }
+    }
+
+    private static func usage(from row: Row) throws(StoreError) -> UsageRow {
+        UsageRow(tenantID: try row.text(0), day: try row.text(1), requests: try row.integer(2), errors: try row.integer(3),
+                 rateLimited: try row.integer(4), bytesIn: try row.integer(5), bytesOut: try row.integer(6),
+                 cpuMicros: try row.integer(7), storageBytes: try row.integer(8))
     }
 }
 

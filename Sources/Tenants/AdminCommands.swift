@@ -8,6 +8,7 @@ import EventLoop
 import Glibc
 import JSON
 import Log
+import Metering
 import RateLimit
 import Store
 import Supervisor
@@ -58,9 +59,11 @@ public final class AdminCommands: ControlHandler {
     let clock: @Sendable () -> Int64
     private let startedAt: Int64
     let admission: Admission
+    let meter: UsageMeter
 
     public init(store: Store, issuer: TokenIssuer, settings: TenantSettings, directory: TenantDirectory, keys: KeyRegistry,
-                supervisor: SupervisorLink, admission: Admission, log: Logger, clock: @escaping @Sendable () -> Int64) {
+                supervisor: SupervisorLink, admission: Admission, meter: UsageMeter, log: Logger,
+                clock: @escaping @Sendable () -> Int64) {
         self.store = store
         self.issuer = issuer
         self.settings = settings
@@ -68,6 +71,7 @@ public final class AdminCommands: ControlHandler {
         self.keys = keys
         self.supervisor = supervisor
         self.admission = admission
+        self.meter = meter
         self.log = log
         self.clock = clock
         self.startedAt = clock()
@@ -126,6 +130,8 @@ public final class AdminCommands: ControlHandler {
             return (answer, detail)
         case "limits.show": return (Answer(value: try showLimits(try string(a, "TENANT"))), nil)
         case "limits.reset": return (try resetLimits(try string(a, "TENANT")), nil)
+        case "usage.show": return (Answer(value: try usageShow(a)), nil)
+        case "usage.export": return (Answer(value: try usageExport(a)), nil)
         case "audit":
             let limit = a["limit"]?.intValue.map(Int.init) ?? 50
             return (Answer(value: try auditEntries(tenant: a["tenant"]?.stringValue, limit: limit)), nil)
@@ -208,6 +214,7 @@ public final class AdminCommands: ControlHandler {
         keys.remove(removed)
         admission.limitTable.set(id, nil)
         if purge {
+            do { try store.deleteUsage(id) } catch { throw storeError(error, "usage of \(id)") }
             do { try Volumes.remove(tenant: id, root: settings.volumesRoot, prefix: settings.volumePrefix) } catch {
                 throw CommandError(.internal, "the tenant is deleted but its volume could not be removed: \(error.description)")
             }

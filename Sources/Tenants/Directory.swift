@@ -16,6 +16,7 @@ public final class TenantDirectory: Sendable {
     public func put(_ record: TenantRecord) { tenants.withLock { $0[record.id] = record } }
     public func remove(_ id: String) { tenants.withLock { $0[id] = nil } }
     public var count: Int { tenants.withLock { $0.count } }
+    public var ids: [String] { tenants.withLock { Array($0.keys) } }
 }
 
 /// Whether a verified token's key may still be used: revocation and rotation take effect

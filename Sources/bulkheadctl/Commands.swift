@@ -69,6 +69,18 @@ extension CLI {
         Command(path: ["limits", "reset"], synopsis: "limits reset TENANT",
                 summary: "Removes all of a tenant's own limits: the configuration's apply again.",
                 control: "limits.reset", positionals: ["TENANT"], options: [:], flags: [:], render: renderLimits),
+        Command(path: ["usage", "show"], synopsis: "usage show TENANT [--day YYYY-MM-DD | --month YYYY-MM]",
+                summary: "Shows a tenant's usage (UTC): today by default, or one day, or one month.",
+                control: "usage.show", positionals: ["TENANT"],
+                options: ["day": "one day, YYYY-MM-DD", "month": "one month, YYYY-MM"], flags: [:], render: renderObject),
+        Command(path: ["usage", "export"], synopsis: "usage export --month YYYY-MM [--format csv|json]",
+                summary: "Prints the billing export for a month: one row per tenant per day (columns: tenant_id, day, requests, errors, rate_limited, bytes_in, bytes_out, compute_seconds, storage_bytes).",
+                control: "usage.export", positionals: [],
+                options: ["month": "the month, YYYY-MM", "format": "csv (default) or json"], flags: [:]) { answer in
+            var text = answer["text"]?.stringValue ?? ""
+            while text.last?.isNewline == true { text.removeLast() }
+            return text
+        },
         Command(path: ["audit"], synopsis: "audit [--tenant ID] [--limit N]",
                 summary: "Shows the audit log, newest first.", control: "audit", positionals: [],
                 options: ["tenant": "only entries about this tenant", "limit": "at most N entries (default 50)"],

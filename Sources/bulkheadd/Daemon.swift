@@ -8,6 +8,7 @@ import HTTPParser
 import HTTPServer
 import Glibc
 import Log
+import Metering
 import Posix
 import RateLimit
 import Sandbox
@@ -115,11 +116,24 @@ enum Daemon {
             settings: AdmissionSettings(onBackendError: config.rateLimit.onBackendError == .allow ? .allow : .deny,
                                         hosts: config.rateLimit.hosts),
             log: log, wallClock: { Int64(time(nil)) }, monotonic: { Int64(Posix.monotonicNanoseconds()) })
-        supervisor.onCPU = { tenant, nanoseconds in admission.recordCompute(tenant, nanoseconds: nanoseconds) }
+        // Usage: in memory, written to SQLite every second by a thread of its own. The
+        // compute quota picks up today's CPU time from the store after a restart.
+        let volumesRoot = config.resolvedVolumesRoot, prefix = config.volumes.prefix
+        let meter = try UsageMeter(store: store, log: log, volumes: {
+            directory.ids.map { ($0, Volumes.path(root: volumesRoot, prefix: prefix, tenant: $0)) }
+        })
+        let today = UsageMeter.day(Int64(time(nil)))
+        for row in try store.usage(tenant: nil, from: today, to: today) {
+            admission.recordCompute(row.tenantID, nanoseconds: UInt64(row.cpuMicros) * 1000)
+        }
+        supervisor.onCPU = { tenant, nanoseconds in
+            admission.recordCompute(tenant, nanoseconds: nanoseconds)
+            meter.cpu(tenant, nanoseconds: nanoseconds)
+        }
         let controlLoop = try EventLoop()
         let commands = AdminCommands(
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
-            keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), admission: admission, log: log,
+            keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), admission: admission, meter: meter, log: log,
             clock: { Int64(time(nil)) })
         let control = try ControlServer(loop: controlLoop, path: config.server.controlSocket,
                                         adminGroup: config.server.adminGroup, handler: commands, log: log)
@@ -134,7 +148,7 @@ enum Daemon {
                                          redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
                                          connections: { server.openConnections }),
             authenticator: authenticator, tenants: directory, store: store,
-            supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission,
+            supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission, meter: meter,
             clock: { Int64(time(nil)) })
 
         var stopping = false
@@ -157,6 +171,7 @@ enum Daemon {
         }
         signal(SIGPIPE, SIG_IGN)
         redis?.start()
+        meter.start()
         try server.start(config.server.listen.map { address in
             switch address {
             case .tcp(let host, let port): return .tcp(host: host, port: port)
@@ -172,6 +187,7 @@ enum Daemon {
         redis?.stop()
         server.stop()
         controlThread.stop()
+        meter.stop()  // after the workers: their last CPU time is in
         audit.flush()
         withExtendedLifetime((commands, control, store)) {}
     }

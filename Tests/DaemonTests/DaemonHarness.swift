@@ -64,11 +64,23 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
     }
 
     /// SIGKILL: nothing gets to clean up or flush.
+    /// Its spawner and workers outlive it briefly and, when this test process is a child
+    /// subreaper (the in-process harness makes it one), come to it as orphans: they are
+    /// reaped here, so no zombie is left for Swift Testing's exit-test monitor to spin on.
     func kill9() {
         guard let p = process else { return }
+        let children = childProcesses(of: p.processIdentifier)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         process = nil
+        var left = Set(children)
+        try? eventually(20, "the killed daemon's children are gone") {
+            for c in left {
+                let r = waitpid(c, nil, WNOHANG)
+                if r == c || (r < 0 && access("/proc/\(c)", F_OK) != 0) { left.remove(c) }
+            }
+            return left.isEmpty
+        }
     }
 
     /// SIGTERM and the exit status.
@@ -159,4 +171,15 @@ func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Boo
         _ = poll(nil, 0, 10)
     }
     throw TestFailure("condition never held: \(what)")
+}
+
+/// The pids whose parent is `pid`, from /proc.
+func childProcesses(of pid: Int32) -> [Int32] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap { name -> Int32? in
+        guard let child = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+    }
 }

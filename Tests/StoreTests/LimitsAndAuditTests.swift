@@ -103,3 +103,28 @@ import Testing
         #expect(storeError { try store.audit(target: nil, limit: -1) }?.code == .invalid)
     }
 }
+
+@Suite struct Usage {
+    @Test func batchesAddUpOnceAndReadInOrder() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        let a = UsageRow(tenantID: "beta", day: "2026-12-04", requests: 2, errors: 1, rateLimited: 1, bytesIn: 10, bytesOut: 20,
+                         cpuMicros: 300)
+        let b = UsageRow(tenantID: "acme", day: "2026-12-05", requests: 1, storageBytes: 4096)
+        #expect(try store.applyUsage(batch: 7, [a, b], now: 1000))
+        // The same batch again (a retried flush) changes nothing.
+        #expect(try !store.applyUsage(batch: 7, [a, b], now: 1001))
+        #expect(try store.applyUsage(batch: 8, [a, UsageRow(tenantID: "acme", day: "2026-12-05", requests: 1)], now: 1002))
+        let rows = try store.usage(tenant: nil, from: "2026-12-01", to: "2026-12-31")
+        #expect(rows.map(\.tenantID) == ["acme", "beta"])
+        #expect(rows[0] == UsageRow(tenantID: "acme", day: "2026-12-05", requests: 2, storageBytes: 4096))  // storage kept
+        #expect(rows[1] == UsageRow(tenantID: "beta", day: "2026-12-04", requests: 4, errors: 2, rateLimited: 2, bytesIn: 20,
+                                    bytesOut: 40, cpuMicros: 600, storageBytes: 0))
+        #expect(try store.usage(tenant: "beta", from: "2026-12-05", to: "2026-12-05") == [])
+        try store.deleteUsage("beta")
+        #expect(try store.usage(tenant: nil, from: "2026-12-01", to: "2026-12-31").map(\.tenantID) == ["acme"])
+        // Batch ids older than a week are forgotten.
+        #expect(try store.applyUsage(batch: 9, [], now: 1000 + 8 * 86_400))
+        #expect(try store.applyUsage(batch: 7, [], now: 1000 + 8 * 86_400))
+    }
+}

@@ -7,14 +7,14 @@ import Testing
 @Suite struct Schema {
     @Test func migrationsAreNumberedOneToSchemaVersion() {
         #expect(Store.migrations.map(\.version) == Array(1...Store.schemaVersion))
-        #expect(Store.schemaVersion == 3)
+        #expect(Store.schemaVersion == 4)
     }
 
     @Test func aFreshDatabaseIsCurrentWALAndPrivate() throws {
         let dir = TemporaryDirectory()
         let store = try makeStore(dir)
         #expect(store.path == dir.file("state.db"))
-        #expect(try store.storedSchemaVersion == 3)
+        #expect(try store.storedSchemaVersion == 4)
         #expect(try store.journalMode == "wal")
         #expect(try store.integrityCheck() == "ok")
         try create(store, "acme")  // writes the -wal file
@@ -32,7 +32,7 @@ import Testing
         // Closing the last connection checkpointed the log and removed it.
         #expect(fileMode(dir.file("state.db-wal")) == nil)
         let store = try makeStore(dir)
-        #expect(try store.storedSchemaVersion == 3)
+        #expect(try store.storedSchemaVersion == 4)
         #expect(try store.tenants().map(\.id) == ["acme"])
     }
 
@@ -52,7 +52,7 @@ import Testing
             #expect(storeError { try old.limits("acme") } != nil)
         }
         let store = try Store(path: path)
-        #expect(try store.storedSchemaVersion == 3)
+        #expect(try store.storedSchemaVersion == 4)
         #expect(try store.tenants() == [tenant])
         #expect(try store.allKeys().map(\.jti) == ["acme-key1", "root"])
         #expect(try store.key("acme-key1")?.revokedAt == 50)
@@ -85,7 +85,7 @@ import Testing
                 """, cached: false)
         }
         let store = try Store(path: path)
-        #expect(try store.storedSchemaVersion == 3)
+        #expect(try store.storedSchemaVersion == 4)
         #expect(try store.limits("acme") == LimitOverrides(
             concurrency: 3, computeMinutesPerDay: 7, storageGB: 0.5, maxWorkers: 2,
             policies: [PolicyOverride(name: "default", rateCount: 50, ratePeriodSeconds: 60, burst: 10, mode: .shadow)]))
@@ -107,8 +107,8 @@ import Testing
         #expect(readFile(path) == before)
         #expect(error == StoreError(
             code: .schemaTooNew,
-            message: "database schema version 99 is newer than this bulkheadd (supports up to 3); upgrade bulkheadd"))
-        #expect(error?.description == "database schema version 99 is newer than this bulkheadd (supports up to 3); upgrade bulkheadd")
+            message: "database schema version 99 is newer than this bulkheadd (supports up to 4); upgrade bulkheadd"))
+        #expect(error?.description == "database schema version 99 is newer than this bulkheadd (supports up to 4); upgrade bulkheadd")
     }
 
     @Test func aTextFileIsRefusedAsNotADatabase() throws {

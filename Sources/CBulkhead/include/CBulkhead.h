@@ -130,6 +130,8 @@ int bh_random(void *buf, size_t len);
 /// Removes the directory tree at `path` depth-first, never following a symbolic link
 /// and never crossing into another mount. Returns 0 or -errno of the first failure.
 int bh_remove_tree(const char *path);
+/// Disk bytes used under `path` (lstat only, no links followed, one filesystem); -errno on failure.
+long long bh_tree_bytes(const char *path);
 
 // Pipes (close-on-exec; optionally non-blocking).
 int bh_pipe(int fds[2], int nonblocking);

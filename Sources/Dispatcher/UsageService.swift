@@ -1,0 +1,103 @@
+// Usage over HTTP (SPEC §4, §8): a tenant's own (`GET /v1/usage`), any tenant's for an
+// admin (`GET /stats/{id}`, `GET /v1/admin/tenants/{id}/usage`), and the monthly billing
+// export (`GET /v1/admin/usage?month=YYYY-MM&format=csv|json`). And the stage that meters
+// every tenant response.
+import Glibc
+import HTTPServer
+import JSON
+import Metering
+import Store
+import Supervisor
+import Tenants
+
+/// The last response stage: one usage event per tenant request, refused ones included.
+public struct MeteringStage: ResponseStage {
+    let meter: UsageMeter
+
+    public func apply(_ context: RequestContext, _ response: inout HTTPResponse) {
+        guard case .tenant(let tenant, _, _)? = context.principal else { return }
+        meter.request(tenant, status: response.status, bytesIn: context.exchange.body.count, bytesOut: response.body.count)
+    }
+}
+
+struct UsageService: Sendable {
+    let meter: UsageMeter
+    let store: Store
+
+    func own(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        guard case .tenant(let tenant, _, _)? = context.principal else { return done(.error(403, "forbidden", "no tenant")) }
+        done(summary(tenant, context))
+    }
+
+    /// `/stats/{id}` and `/v1/admin/tenants/{id}/usage`.
+    func stats(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        var id = context.pathParameter ?? ""
+        if id.hasSuffix("/usage") { id.removeLast("/usage".count) }
+        guard TenantIdentity.isValid(id: id), (try? store.tenant(id)) != nil else {
+            return done(.error(404, "tenant_not_found", "no tenant \(AdminCommands.printable(id))"))
+        }
+        done(summary(id, context))
+    }
+
+    func export(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
+        let query: [String: String]
+        switch Self.query(context.exchange.head.query, allowed: ["month", "format"]) {
+        case .refused(let response): return done(response)
+        case .ok(let q): query = q
+        }
+        guard let month = query["month"], UsagePeriod.isDate(month, parts: 2) else {
+            return done(.error(400, "invalid_month", "month=YYYY-MM is required"))
+        }
+        let format = query["format"] ?? "json"
+        guard format == "json" || format == "csv" else { return done(.error(400, "invalid_format", "format must be csv or json")) }
+        let range = UsagePeriod.month(month).range
+        guard let rows = try? meter.usage(tenant: nil, from: range.from, to: range.to) else {
+            return done(.error(503, "store_unavailable", "the state database does not answer"))
+        }
+        if format == "csv" {
+            return done(HTTPResponse(status: 200, headers: [("Content-Type", "text/csv; charset=utf-8"),
+                                                            ("Content-Disposition", "attachment; filename=\"usage-\(month).csv\"")],
+                                     body: Array(UsageReport.csv(rows: rows).utf8)))
+        }
+        done(.json(200, UsageReport.json(month: month, rows: rows).serialized()))
+    }
+
+    private func summary(_ tenant: String, _ context: RequestContext) -> HTTPResponse {
+        let query: [String: String]
+        switch Self.query(context.exchange.head.query, allowed: ["day", "month"]) {
+        case .refused(let response): return response
+        case .ok(let q): query = q
+        }
+        let today = UsageMeter.day(Int64(time(nil)))
+        guard let period = UsagePeriod.parse(day: query["day"], month: query["month"], today: today) else {
+            return .error(400, "invalid_period", "give day=YYYY-MM-DD or month=YYYY-MM, not both")
+        }
+        let range = period.range
+        guard let rows = try? meter.usage(tenant: tenant, from: range.from, to: range.to),
+              let todays = try? meter.usage(tenant: tenant, from: today, to: today) else {
+            return .error(503, "store_unavailable", "the state database does not answer")
+        }
+        return .json(200, UsageReport.summary(tenant: tenant, period: period, rows: rows, today: todays.first).serialized())
+    }
+
+    /// `a=b&c=d` with only `allowed` keys, each at most once; values are taken as they are
+    /// (ours are digits and dashes, or a word).
+    enum Query {
+        case ok([String: String])
+        case refused(HTTPResponse)
+    }
+
+    static func query(_ text: String?, allowed: Set<String>) -> Query {
+        var out: [String: String] = [:]
+        guard let text, !text.isEmpty else { return .ok(out) }
+        for pair in text.split(separator: "&", omittingEmptySubsequences: false) {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(kv[0])
+            guard allowed.contains(key), kv.count == 2, out[key] == nil else {
+                return .refused((.error(400, "invalid_query", "unknown or repeated parameter \"\(AdminCommands.printable(key))\"; allowed: \(allowed.sorted().joined(separator: ", "))")))
+            }
+            out[key] = String(kv[1])
+        }
+        return .ok(out)
+    }
+}

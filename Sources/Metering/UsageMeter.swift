@@ -1,0 +1,190 @@
+// UsageMeter: what each tenant used, per UTC day (SPEC §8). The request path and the
+// supervisor add to in-memory deltas (a lock and a few additions); a thread of its own
+// cuts them into a batch every `interval` and adds the batch to SQLite's daily rollups
+// in one transaction, with the batch's id, so a retried write never counts twice. A
+// kill -9 loses at most the batch not yet written; `flush()` writes everything (SIGTERM).
+// Readers get the rollups plus what is not written yet, so counts are exact at once.
+import CBulkhead
+import EventLoop
+import Glibc
+import Log
+import Posix
+import Store
+import Synchronization
+
+public final class UsageMeter: Sendable {
+    private struct Key: Hashable {
+        let tenant: String
+        let day: String
+    }
+    private struct Pending {
+        var deltas: [Key: UsageRow] = [:]
+        /// Cut but not yet written (a write failed): retried first, under the same id.
+        var cut: [(id: Int64, rows: [UsageRow])] = []
+        /// Monotonic time of the oldest delta not yet written; nil when there is none.
+        var oldest: UInt64?
+    }
+
+    private let store: Store
+    private let log: Logger
+    private let wallClock: @Sendable () -> Int64
+    private let pending = Mutex(Pending())
+    private let writer = Mutex(())  // one write at a time: the timer's or flush()'s
+    private let loop: EventLoop
+    private let thread: LoopThread
+    private let interval: Duration
+    private let storageInterval: Duration
+    private let volumes: @Sendable () -> [(tenant: String, path: String)]
+
+    /// - `volumes`: each tenant's volume, measured every `storageInterval` on the writer
+    ///   thread by a scan that only stats (it follows no link and opens no file).
+    /// - `wallClock`: seconds since the epoch (days are UTC days).
+    public init(store: Store, log: Logger, interval: Duration = .seconds(1), storageInterval: Duration = .seconds(60),
+                volumes: @escaping @Sendable () -> [(tenant: String, path: String)] = { [] },
+                wallClock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }) throws {
+        self.store = store
+        self.log = log
+        self.wallClock = wallClock
+        self.interval = interval
+        self.storageInterval = storageInterval
+        self.volumes = volumes
+        loop = try EventLoop()
+        thread = LoopThread(loop)
+    }
+
+    public func start() {
+        let bound = LoopBound(self, loop: loop)
+        loop.execute { bound.value.tick(); bound.value.measureStorage() }
+        thread.start()
+    }
+
+    /// Stops the writer thread and writes everything still in memory.
+    public func stop() {
+        thread.stop()
+        flush()
+    }
+
+    // MARK: Recording (any thread)
+
+    /// One answered request of `tenant`: 429 counts as rate-limited, other 4xx and 5xx as errors.
+    public func request(_ tenant: String, status: Int, bytesIn: Int, bytesOut: Int) {
+        add(tenant) { r in
+            r.requests += 1
+            if status == 429 { r.rateLimited += 1 } else if status >= 400 { r.errors += 1 }
+            r.bytesIn += Int64(bytesIn)
+            r.bytesOut += Int64(bytesOut)
+        }
+    }
+
+    /// CPU time of the tenant's workers, from the kernel (the supervisor tells).
+    public func cpu(_ tenant: String, nanoseconds: UInt64) {
+        add(tenant) { $0.cpuMicros += Int64(nanoseconds / 1000) }
+    }
+
+    /// A measurement of the tenant's volume.
+    public func storage(_ tenant: String, bytes: Int64) {
+        add(tenant) { $0.storageBytes = bytes }
+    }
+
+    private func add(_ tenant: String, _ change: (inout UsageRow) -> Void) {
+        let day = Self.day(wallClock())
+        let now = Posix.monotonicNanoseconds()
+        pending.withLock { p in
+            let key = Key(tenant: tenant, day: day)
+            change(&p.deltas[key, default: UsageRow(tenantID: tenant, day: day)])
+            if p.oldest == nil { p.oldest = now }
+        }
+    }
+
+    // MARK: Reading
+
+    /// The tenant's rows (all tenants' if nil) with `day` in `from...to`, with what is not
+    /// written yet added in, ordered by tenant then day.
+    public func usage(tenant: String?, from: String, to: String) throws(StoreError) -> [UsageRow] {
+        // Under the writer's lock: a batch is never both in SQLite and still pending here.
+        let (stored, unwritten) = try writer.withLock { _ throws(StoreError) in
+            (try store.usage(tenant: tenant, from: from, to: to),
+             pending.withLock { p in p.cut.flatMap(\.rows) + Array(p.deltas.values) })
+        }
+        var rows = stored
+        for delta in unwritten where (tenant == nil || delta.tenantID == tenant) && delta.day >= from && delta.day <= to {
+            if let i = rows.firstIndex(where: { $0.tenantID == delta.tenantID && $0.day == delta.day }) {
+                rows[i].add(delta)
+            } else {
+                var fresh = UsageRow(tenantID: delta.tenantID, day: delta.day, storageBytes: 0)
+                fresh.add(delta)
+                rows.append(fresh)
+            }
+        }
+        return rows.sorted { ($0.tenantID, $0.day) < ($1.tenantID, $1.day) }
+    }
+
+    /// Seconds since the oldest usage not yet in SQLite was recorded (0 when all is written).
+    public var lagSeconds: Double {
+        guard let oldest = pending.withLock({ $0.oldest }) else { return 0 }
+        let now = Posix.monotonicNanoseconds()
+        return now > oldest ? Double(now - oldest) / 1e9 : 0
+    }
+
+    // MARK: Writing
+
+    private func tick() {
+        flush()
+        _ = loop.schedule(after: interval) { [self] in tick() }
+    }
+
+    /// Measures every volume now (and again every `storageInterval`).
+    public func measureStorage() {
+        for (tenant, path) in volumes() {
+            let bytes = bh_tree_bytes(path)
+            if bytes >= 0 { storage(tenant, bytes: bytes) }
+        }
+        if loop.inLoop { _ = loop.schedule(after: storageInterval) { [self] in measureStorage() } }
+    }
+
+    /// Cuts what is in memory into a batch and writes every batch not yet written.
+    public func flush() {
+        writer.withLock { _ in
+            let batches: [(id: Int64, rows: [UsageRow])] = pending.withLock { p in
+                if !p.deltas.isEmpty {
+                    p.cut.append((Self.batchID(), Array(p.deltas.values)))
+                    p.deltas.removeAll(keepingCapacity: true)
+                }
+                return p.cut
+            }
+            var written = 0
+            for batch in batches {
+                do {
+                    try store.applyUsage(batch: batch.id, batch.rows, now: wallClock())
+                    written += 1
+                } catch {
+                    log.error("usage_write_failed", [("reason", .string("\(error)")), ("rows", .of(batch.rows.count))])
+                    break  // kept, in order, for the next try
+                }
+            }
+            pending.withLock { p in
+                p.cut.removeFirst(min(written, p.cut.count))
+                if p.cut.isEmpty && p.deltas.isEmpty { p.oldest = nil }
+            }
+        }
+    }
+
+    /// 63 random bits: unique across restarts and hosts sharing nothing.
+    private static func batchID() -> Int64 {
+        var id: Int64 = 0
+        _ = withUnsafeMutableBytes(of: &id) { bh_random($0.baseAddress, $0.count) }
+        return id & Int64.max
+    }
+
+    /// YYYY-MM-DD (UTC) of `seconds` since the epoch.
+    public static func day(_ seconds: Int64) -> String {
+        var t = time_t(seconds)
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        func p(_ v: Int32, _ w: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, w - s.count)) + s
+        }
+        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))"
+    }
+}
