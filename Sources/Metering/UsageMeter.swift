@@ -19,9 +19,10 @@ public final class UsageMeter: Sendable {
     }
     private struct Pending {
         var deltas: [Key: UsageRow] = [:]
-        /// Cut but not yet written (a write failed): retried first, under the same id.
-        var cut: [(id: Int64, rows: [UsageRow])] = []
-        /// Monotonic time of the oldest delta not yet written; nil when there is none.
+        /// Cut but not yet written (or a write failed): retried first, under the same id;
+        /// `since` is when its oldest delta was counted.
+        var cut: [(id: Int64, rows: [UsageRow], since: UInt64)] = []
+        /// Monotonic time of the oldest delta in `deltas`; nil when there is none.
         var oldest: UInt64?
     }
 
@@ -121,7 +122,7 @@ public final class UsageMeter: Sendable {
 
     /// Seconds since the oldest usage not yet in SQLite was recorded (0 when all is written).
     public var lagSeconds: Double {
-        guard let oldest = pending.withLock({ $0.oldest }) else { return 0 }
+        guard let oldest = pending.withLock({ p in p.cut.first?.since ?? p.oldest }) else { return 0 }
         let now = Posix.monotonicNanoseconds()
         return now > oldest ? Double(now - oldest) / 1e9 : 0
     }
@@ -145,10 +146,11 @@ public final class UsageMeter: Sendable {
     /// Cuts what is in memory into a batch and writes every batch not yet written.
     public func flush() {
         writer.withLock { _ in
-            let batches: [(id: Int64, rows: [UsageRow])] = pending.withLock { p in
+            let batches = pending.withLock { p in
                 if !p.deltas.isEmpty {
-                    p.cut.append((Self.batchID(), Array(p.deltas.values)))
+                    p.cut.append((Self.batchID(), Array(p.deltas.values), p.oldest ?? 0))
                     p.deltas.removeAll(keepingCapacity: true)
+                    p.oldest = nil
                 }
                 return p.cut
             }
@@ -162,10 +164,7 @@ public final class UsageMeter: Sendable {
                     break  // kept, in order, for the next try
                 }
             }
-            pending.withLock { p in
-                p.cut.removeFirst(min(written, p.cut.count))
-                if p.cut.isEmpty && p.deltas.isEmpty { p.oldest = nil }
-            }
+            pending.withLock { p in p.cut.removeFirst(min(written, p.cut.count)) }
         }
     }
 
