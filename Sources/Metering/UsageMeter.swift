@@ -24,6 +24,9 @@ public final class UsageMeter: Sendable {
         var cut: [(id: Int64, rows: [UsageRow], since: UInt64)] = []
         /// Monotonic time of the oldest delta in `deltas`; nil when there is none.
         var oldest: UInt64?
+        /// Today's date text, formatted once a day rather than once a request.
+        var dayNumber: Int64 = .min
+        var dayText = ""
     }
 
     private let store: Store
@@ -88,9 +91,14 @@ public final class UsageMeter: Sendable {
     }
 
     private func add(_ tenant: String, _ change: (inout UsageRow) -> Void) {
-        let day = Self.day(wallClock())
+        let seconds = wallClock()
         let now = Posix.monotonicNanoseconds()
         pending.withLock { p in
+            if seconds / 86_400 != p.dayNumber {
+                p.dayNumber = seconds / 86_400
+                p.dayText = Self.day(seconds)
+            }
+            let day = p.dayText
             let key = Key(tenant: tenant, day: day)
             change(&p.deltas[key, default: UsageRow(tenantID: tenant, day: day)])
             if p.oldest == nil { p.oldest = now }

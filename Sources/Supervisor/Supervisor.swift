@@ -20,10 +20,12 @@ public final class Supervisor {
     private var zygoteRetryAt: UInt64 = 0
     public private(set) var counters = SupervisorCounters()
     /// Told every nanosecond of CPU time a tenant's workers used, from the kernel, on the
-    /// supervisor's loop: after each response (the worker's time since its previous one)
-    /// and when a worker exits (what its rusage has beyond that: threads, children, the
+    /// supervisor's loop: at the end of each loop turn that carried answers of a worker
+    /// (its time since the previous read) and when a worker exits (what its rusage has beyond that: threads, children, the
     /// time after its last answer). Metering and the compute quota add these up.
     public var onCPU: ((String, UInt64) -> Void)?
+    private var cpuDirty: [ObjectIdentifier: WorkerProcess] = [:]
+    private var cpuScheduled = false
 
     /// A request waiting for a worker of its tenant.
     final class Pending {
@@ -364,13 +366,7 @@ public final class Supervisor {
     /// The oldest request in flight on `worker` is answered.
     private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
         guard !worker.inflight.isEmpty else { return }
-        var result = result
-        let cpu = accountCPU(worker)
-        if case .success(var response) = result {
-            // The kernel's figure replaces whatever the worker said of itself.
-            response.cpuMicros = cpu / 1000
-            result = .success(response)
-        }
+        accountCPUSoon(worker)
         let done = worker.inflight.removeFirst()
         worker.served += 1
         pool.consecutiveFailures = 0
@@ -536,12 +532,26 @@ public final class Supervisor {
         for r in all { r.completion(.failure(failure)) }
     }
 
-    /// The worker's CPU time since it was last accounted, told to `onCPU` and returned.
-    private func accountCPU(_ worker: WorkerProcess) -> UInt64 {
-        guard let now = worker.cpuNanoseconds(), now > worker.cpuAccounted else { return 0 }
+    /// Reads the worker's CPU time once at the end of this loop turn, however many of its
+    /// answers the turn carried (one procfs read per worker per turn, not per request).
+    private func accountCPUSoon(_ worker: WorkerProcess) {
+        cpuDirty[ObjectIdentifier(worker)] = worker
+        guard !cpuScheduled else { return }
+        cpuScheduled = true
+        loop.executeSoon { [weak self] in
+            guard let self else { return }
+            cpuScheduled = false
+            let workers = cpuDirty.values
+            cpuDirty.removeAll(keepingCapacity: true)
+            for w in workers { accountCPU(w) }
+        }
+    }
+
+    /// The worker's CPU time since it was last accounted, told to `onCPU`.
+    private func accountCPU(_ worker: WorkerProcess) {
+        guard let now = worker.cpuNanoseconds(), now > worker.cpuAccounted else { return }
         let delta = now - worker.cpuAccounted
         worker.cpuAccounted = now
         onCPU?(worker.tenant.id, delta)
-        return delta
     }
 }
