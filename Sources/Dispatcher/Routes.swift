@@ -44,6 +44,7 @@ public enum Dispatcher {
         let registry = RegistryService(store: store)
         let requestMetrics = RequestMetrics()
         let usage = UsageService(meter: meter, store: store)
+        let dict = DictService(supervisor: supervisor, tenants: tenants)
         let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
                                      meter: meter, connections: settings.connections)
         let routes = [
@@ -54,6 +55,10 @@ public enum Dispatcher {
             Route(.get, "/metrics", .public_, metrics.handle),
             Route(.get, "/v1/admin/tenants", .admin, registry.list),
             Route(.get, "/v1/usage", .tenant(scope: "usage"), usage.own),
+            Route(.get, "/v1/dict", .tenant(scope: "dict"), dict.list),
+            Route(.get, "/v1/dict/", .tenant(scope: "dict"), dict.get),
+            Route(.put, "/v1/dict/", .tenant(scope: "dict"), dict.put),
+            Route(.delete, "/v1/dict/", .tenant(scope: "dict"), dict.delete),
             Route(.get, "/stats/", .admin, usage.stats),
             Route(.get, "/v1/admin/usage", .admin, usage.export),
             Route(.get, "/v1/admin/tenants/", .admin) { context, done in

@@ -11,6 +11,9 @@ public struct TaskRequest: ~Copyable {
     /// True once the supervisor has cancelled this request (its client went away). Long
     /// tasks should check it now and then and stop early by throwing `.cancelled`.
     public func isCancelled() -> Bool { connection.pollCancellation(of: requestID) }
+
+    /// The tenant's Dict (opened on first use, inside the jail).
+    public func dict() throws(TaskError) -> TenantDict { try TenantDict.shared() }
 }
 
 /// Why a task refused or failed; each maps to a stable error code on the wire.
@@ -19,6 +22,8 @@ public enum TaskError: Error, Sendable, Equatable {
     case badRequest(String)
     /// The thing asked for does not exist (HTTP 404).
     case notFound(String)
+    /// The input is larger than allowed (HTTP 413).
+    case tooLarge(String)
     /// The task gave up because the request was cancelled.
     case cancelled
     /// Anything else (HTTP 500). The message reaches the client: keep secrets out of it.

@@ -21,6 +21,7 @@ public struct Worker {
 
     public init(agent: String = "bulkhead-worker") {
         self.agent = agent
+        for (name, handler) in DictTasks.all { tasks[name] = handler }
     }
 
     /// Registers task `name` (1–64 characters of a-z 0-9 _ . -).
@@ -139,6 +140,7 @@ public struct Worker {
             return .response(Response(cpuMicros: after.cpuMicros &- before.cpuMicros, maxRSSKiB: after.maxRSSKiB, body: body))
         case .failure(.badRequest(let m)): return .error(ErrorMessage(code: .badRequest, message: m))
         case .failure(.notFound(let m)): return .error(ErrorMessage(code: .notFound, message: m))
+        case .failure(.tooLarge(let m)): return .error(ErrorMessage(code: .payloadTooLarge, message: m))
         case .failure(.cancelled): return .error(ErrorMessage(code: .cancelled, message: "request cancelled"))
         case .failure(.failed(let m)): return .error(ErrorMessage(code: .taskFailed, message: m))
         }
