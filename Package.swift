@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "bulkheadctl", targets: ["bulkheadctl"]),
         .executable(name: "bulkhead-worker", targets: ["bulkhead-worker"]),
         .library(name: "WorkerKit", targets: ["WorkerKit"]),
+        .library(name: "JSON", targets: ["JSON"]),
     ],
     targets: [
         // C: what Glibc does not give Swift, and the Debian libraries we wrap.
@@ -54,6 +55,11 @@ let package = Package(
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],
             // The static stdlib halves exec time (STYLE.md), which is most of a cold start.
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+
+        // An operator's own worker (docs/WORKERS.md), built by `make build` and tested.
+        .executableTarget(
+            name: "bulkhead-example-worker", dependencies: ["WorkerKit", "JSON"], path: "Examples/CustomWorker",
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
 
         // A worker that attacks its own sandbox; built for the tests only, never shipped.
