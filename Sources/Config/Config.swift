@@ -14,6 +14,7 @@ public struct Config: Sendable, Equatable {
     public var workers: Workers
     public var sandbox: SandboxLimits
     public var cors: CORS
+    public var metrics: Metrics
 
     public init() {
         server = Server()
@@ -24,6 +25,7 @@ public struct Config: Sendable, Equatable {
         workers = Workers()
         sandbox = SandboxLimits()
         cors = CORS()
+        metrics = Metrics()
     }
 
     /// `[auth] jwt_secret_file`, or `<state_dir>/jwt.key` when it is not set.
@@ -275,6 +277,17 @@ extension Config {
             maxOpenFiles = 256
             maxFileSize = 1 << 30
             seccomp = .default
+        }
+    }
+
+    /// `[metrics]`: what `/metrics` shows.
+    public struct Metrics: Sendable, Equatable {
+        /// `per_tenant`: also series labelled with each tenant (one series per tenant:
+        /// off by default, to keep the cardinality low).
+        public var perTenant: Bool
+
+        public init() {
+            perTenant = false
         }
     }
 

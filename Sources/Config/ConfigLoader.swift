@@ -186,6 +186,8 @@ let configKeys: [ConfigKey] = [
     ConfigKey("cors", "allowed_origins", acceptsEmpty: true) { c, v, _ throws(ValueError) in
         c.cors.allowedOrigins = try ValueSyntax.origins(v)
     },
+
+    ConfigKey("metrics", "per_tenant") { c, v, _ throws(ValueError) in c.metrics.perTenant = try ValueSyntax.bool(v) },
 ]
 
 /// A lower-case keyword naming an enum case: `invalid value "mem" for backend: expected memory or redis`.

@@ -1,10 +1,12 @@
 // GET /metrics (SPEC §4, §8) in the Prometheus text format, and the response stage that
 // counts every answer. Labels stay low-cardinality: status classes and refusal reasons,
 // never a tenant.
+import Glibc
 import HTTPServer
 import Metering
 import Metrics
 import RateLimit
+import Store
 import Supervisor
 
 /// Counts each response by status class and how long it took.
@@ -25,17 +27,31 @@ struct MetricsService: Sendable {
     let redis: RedisBackend?
     let meter: UsageMeter
     let connections: @Sendable () -> Int
+    let perTenant: Bool
 
     func handle(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
-        let (requests, admission, redis, meter, connections) = (requests, admission, redis, meter, connections)
+        let (requests, admission, redis, meter, connections, perTenant) = (requests, admission, redis, meter, connections, perTenant)
         supervisor.metrics { counters, pools in
             var text = Self.render(requests, admission.snapshot, counters, pools, redis?.isUp, connections())
-            var lag = PrometheusText()
-            lag.gauge("bulkhead_usage_flush_lag_milliseconds", "Age of the oldest usage not yet written to SQLite.",
-                      Int(meter.lagSeconds * 1000))
-            text += lag.text
+            var more = PrometheusText()
+            more.gauge("bulkhead_usage_flush_lag_milliseconds", "Age of the oldest usage not yet written to SQLite.",
+                       Int(meter.lagSeconds * 1000))
+            if perTenant { Self.renderTenants(&more, meter, pools) }
+            text += more.text
             done(HTTPResponse(status: 200, headers: [("Content-Type", PrometheusText.contentType)], body: Array(text.utf8)))
         }
+    }
+
+    /// `[metrics] per_tenant`: today's usage (UTC) and live workers, by tenant.
+    static func renderTenants(_ p: inout PrometheusText, _ meter: UsageMeter, _ pools: [PoolSnapshot]) {
+        let today = UsageMeter.day(Int64(time(nil)))
+        let rows = (try? meter.usage(tenant: nil, from: today, to: today)) ?? []
+        func by(_ value: (UsageRow) -> Int64) -> [(PrometheusText.Labels, Int)] { rows.map { ([("tenant", $0.tenantID)], Int(value($0))) } }
+        p.gauge("bulkhead_tenant_requests_today", "Requests of each tenant today (UTC).", by(\.requests))
+        p.gauge("bulkhead_tenant_errors_today", "Error answers to each tenant today (UTC).", by(\.errors))
+        p.gauge("bulkhead_tenant_rate_limited_today", "429 answers to each tenant today (UTC).", by(\.rateLimited))
+        p.gauge("bulkhead_tenant_cpu_milliseconds_today", "CPU time of each tenant's workers today (UTC).", by { $0.cpuMicros / 1000 })
+        p.gauge("bulkhead_tenant_workers", "Worker processes alive, by tenant.", pools.map { ([("tenant", $0.tenant)], $0.workers.count) })
     }
 
     static func render(_ requests: RequestMetrics, _ a: AdmissionCounters, _ s: SupervisorCounters, _ pools: [PoolSnapshot],

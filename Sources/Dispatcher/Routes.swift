@@ -21,14 +21,17 @@ public struct DispatcherSettings: Sendable {
     public var redisRequired: Bool
     /// Client connections open now (for `/metrics`).
     public var connections: @Sendable () -> Int
+    /// `[metrics] per_tenant`: series labelled with each tenant on `/metrics`.
+    public var perTenantMetrics: Bool
 
     public init(allowedOrigins: [String], workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true,
-                connections: @escaping @Sendable () -> Int = { 0 }) {
+                connections: @escaping @Sendable () -> Int = { 0 }, perTenantMetrics: Bool = false) {
         self.allowedOrigins = allowedOrigins
         self.workerExecutable = workerExecutable
         self.redis = redis
         self.redisRequired = redisRequired
         self.connections = connections
+        self.perTenantMetrics = perTenantMetrics
     }
 }
 
@@ -46,7 +49,7 @@ public enum Dispatcher {
         let usage = UsageService(meter: meter, store: store)
         let dict = DictService(supervisor: supervisor, tenants: tenants)
         let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
-                                     meter: meter, connections: settings.connections)
+                                     meter: meter, connections: settings.connections, perTenant: settings.perTenantMetrics)
         let routes = [
             Route(.post, "/v1/process", .tenant(scope: "process"), process.handle),
             Route(.post, "/process", .tenant(scope: "process"), process.handle),

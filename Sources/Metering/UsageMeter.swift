@@ -64,6 +64,7 @@ public final class UsageMeter: Sendable {
 
     /// Stops the writer thread and writes everything still in memory.
     public func stop() {
+        loop.execute {}  // wakes it now rather than at its next timer
         thread.stop()
         flush()
     }

@@ -146,7 +146,7 @@ enum Daemon {
         let pipeline = Dispatcher.pipeline(
             settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable,
                                          redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
-                                         connections: { server.openConnections }),
+                                         connections: { server.openConnections }, perTenantMetrics: config.metrics.perTenant),
             authenticator: authenticator, tenants: directory, store: store,
             supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission, meter: meter,
             clock: { Int64(time(nil)) })

@@ -80,6 +80,7 @@ let goodValues: [GoodValue] = [
     GoodValue("cors", "allowed_origins", "https://app.example.com, http://localhost:3000") {
         $0.cors.allowedOrigins = ["https://app.example.com", "http://localhost:3000"]
     },
+    GoodValue("metrics", "per_tenant", "yes") { $0.metrics.perTenant = true },
 ]
 
 @Suite struct GoodValues {
@@ -277,6 +278,8 @@ let badValues: [BadValue] = [
     BadValue("cors", "allowed_origins", "https://a.com, https://A.com", #"invalid origin "https://A.com" for allowed_origins: listed twice"#),
     BadValue("cors", "allowed_origins", "*, https://a.com", #"invalid origin "*" for allowed_origins: * allows every origin and cannot be combined with others"#),
     BadValue("cors", "allowed_origins", "https://a.com,", #"invalid list "https://a.com," for allowed_origins: empty origin in the comma-separated list"#),
+    // [metrics]
+    BadValue("metrics", "per_tenant", "sometimes", #"invalid boolean "sometimes" for per_tenant: expected true, false, yes, no, on, off, 1 or 0"#),
 ]
 
 @Suite struct BadValues {

@@ -321,4 +321,16 @@ func parsePrometheus(_ text: String) throws -> [String: Double] {
         #expect(!r.text.contains("acme"))
         #expect(m["bulkhead_ratelimit_redis_up"] == nil)
     }
+
+    @Test func perTenantSeriesWhenAskedFor() throws {
+        let d = try Daemon(extra: "[metrics]\nper_tenant = on")
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        #expect(try d.call(key: key, body: echo("1")).status == 200)
+        let m = try parsePrometheus(try d.call("GET", "/metrics", key: nil).text)
+        #expect(m[#"bulkhead_tenant_requests_today{tenant="acme"}"#] == 1)
+        #expect(m[#"bulkhead_tenant_workers{tenant="acme"}"#] == 1)
+        #expect(m[#"bulkhead_tenant_rate_limited_today{tenant="acme"}"#] == 0)
+    }
 }
