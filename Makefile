@@ -33,7 +33,7 @@ run: build
 	@mkdir -p var
 	@echo "bulkheadd on http://127.0.0.1:8080, state in ./var (Ctrl-C stops it). In another terminal:"
 	@echo "  .build/release/bulkheadctl --socket var/control.sock tenant create customer-123 --name \"Acme Corp\""
-	@echo "  curl -H 'Authorization: Bearer <API Key>' -d '{\"task\":\"analyze\",\"data\":\"hello\"}' http://127.0.0.1:8080/v1/process"
+	@echo "  curl -H 'Authorization: Bearer <API Key>' -H 'Content-Type: application/json' -d '{\"task\":\"analyze\",\"data\":\"hello\"}' http://127.0.0.1:8080/v1/process"
 	.build/release/bulkheadd --config etc/bulkhead.dev.conf
 
 test: test-deps
