@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Log", dependencies: ["JSON"]),
         .target(name: "Config", dependencies: ["CInih"]),
         .target(name: "Sandbox", dependencies: ["Posix", "CBulkhead", "CSeccomp"]),
-        .target(name: "WorkerKit", dependencies: ["Wire", "Sandbox", "Posix", "CSQLite"]),
+        .target(name: "WorkerKit", dependencies: ["Wire", "Sandbox", "Posix", "CSQLite", "CBulkhead"]),
         .target(name: "Control", dependencies: ["EventLoop", "Posix", "Wire", "JSON", "Log"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),

@@ -48,6 +48,7 @@ public enum Dispatcher {
         let requestMetrics = RequestMetrics()
         let usage = UsageService(meter: meter, store: store)
         let dict = DictService(supervisor: supervisor, tenants: tenants)
+        let files = FilesService(supervisor: supervisor, tenants: tenants, admission: admission, meter: meter)
         let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
                                      meter: meter, connections: settings.connections, perTenant: settings.perTenantMetrics)
         let routes = [
@@ -62,6 +63,10 @@ public enum Dispatcher {
             Route(.get, "/v1/dict/", .tenant(scope: "dict"), dict.get),
             Route(.put, "/v1/dict/", .tenant(scope: "dict"), dict.put),
             Route(.delete, "/v1/dict/", .tenant(scope: "dict"), dict.delete),
+            Route(.get, "/v1/files", .tenant(scope: "files"), files.list),
+            Route(.get, "/v1/files/", .tenant(scope: "files"), files.get),
+            Route(.put, "/v1/files/", .tenant(scope: "files"), files.put),
+            Route(.delete, "/v1/files/", .tenant(scope: "files"), files.delete),
             Route(.get, "/stats/", .admin, usage.stats),
             Route(.get, "/v1/admin/usage", .admin, usage.export),
             Route(.get, "/v1/admin/tenants/", .admin) { context, done in
@@ -183,6 +188,7 @@ struct ProcessService: Sendable {
             case .badRequest: return .error(400, "bad_request", e.message)
             case .notFound: return .error(404, "not_found", e.message)
             case .payloadTooLarge: return .error(413, "body_too_large", e.message)
+            case .storageQuotaExceeded: return .error(507, "storage_quota_exceeded", e.message)
             default: return .error(500, "task_failed", e.message)
             }
         case .cancelled: return .error(499, "cancelled", "the request was cancelled")

@@ -24,6 +24,8 @@ public final class UsageMeter: Sendable {
         var cut: [(id: Int64, rows: [UsageRow], since: UInt64)] = []
         /// Monotonic time of the oldest delta in `deltas`; nil when there is none.
         var oldest: UInt64?
+        /// Each volume's bytes: the last scan, plus what writes changed since.
+        var volumes: [String: Int64] = [:]
         /// Today's date text, formatted once a day rather than once a request.
         var dayNumber: Int64 = .min
         var dayText = ""
@@ -88,8 +90,23 @@ public final class UsageMeter: Sendable {
 
     /// A measurement of the tenant's volume.
     public func storage(_ tenant: String, bytes: Int64) {
+        pending.withLock { $0.volumes[tenant] = bytes }
         add(tenant) { $0.storageBytes = bytes }
     }
+
+    /// A write or delete changed the tenant's volume by `delta` bytes (the worker says by
+    /// how much; the next scan corrects any drift).
+    public func storageChanged(_ tenant: String, by delta: Int64) {
+        let bytes = pending.withLock { p -> Int64 in
+            let b = max(0, p.volumes[tenant, default: 0] + delta)
+            p.volumes[tenant] = b
+            return b
+        }
+        add(tenant) { $0.storageBytes = bytes }
+    }
+
+    /// The tenant's volume bytes as last measured and changed since.
+    public func storageBytes(_ tenant: String) -> Int64 { pending.withLock { $0.volumes[tenant] ?? 0 } }
 
     private func add(_ tenant: String, _ change: (inout UsageRow) -> Void) {
         let seconds = wallClock()

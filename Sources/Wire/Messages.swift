@@ -269,11 +269,13 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let forbidden = ErrorCode(rawValue: 11)
     /// Control socket: the target already exists or is in the wrong state.
     public static let conflict = ErrorCode(rawValue: 12)
+    /// A write would take the tenant's volume past its storage quota.
+    public static let storageQuotaExceeded = ErrorCode(rawValue: 13)
 
     /// Every code this version defines, in numeric order.
     public static let known: [ErrorCode] = [
         .unknownTask, .badRequest, .taskFailed, .protocolError, .versionUnsupported,
-        .cancelled, .overloaded, .payloadTooLarge, .notFound, .internal, .forbidden, .conflict,
+        .cancelled, .overloaded, .payloadTooLarge, .notFound, .internal, .forbidden, .conflict, .storageQuotaExceeded,
     ]
 
     /// snake_case name for logs and metrics; "error_<n>" for a code this version does not know.
@@ -291,6 +293,7 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
         case 10: "internal"
         case 11: "forbidden"
         case 12: "conflict"
+        case 13: "storage_quota_exceeded"
         default: "error_\(rawValue)"
         }
     }

@@ -24,6 +24,8 @@ public enum TaskError: Error, Sendable, Equatable {
     case notFound(String)
     /// The input is larger than allowed (HTTP 413).
     case tooLarge(String)
+    /// A write would take the volume past the tenant's storage quota (HTTP 507).
+    case quotaExceeded(String)
     /// The task gave up because the request was cancelled.
     case cancelled
     /// Anything else (HTTP 500). The message reaches the client: keep secrets out of it.

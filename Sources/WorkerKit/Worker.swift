@@ -21,7 +21,7 @@ public struct Worker {
 
     public init(agent: String = "bulkhead-worker") {
         self.agent = agent
-        for (name, handler) in DictTasks.all { tasks[name] = handler }
+        for (name, handler) in DictTasks.all + FileTasks.all { tasks[name] = handler }
     }
 
     /// Registers task `name` (1–64 characters of a-z 0-9 _ . -).
@@ -141,6 +141,7 @@ public struct Worker {
         case .failure(.badRequest(let m)): return .error(ErrorMessage(code: .badRequest, message: m))
         case .failure(.notFound(let m)): return .error(ErrorMessage(code: .notFound, message: m))
         case .failure(.tooLarge(let m)): return .error(ErrorMessage(code: .payloadTooLarge, message: m))
+        case .failure(.quotaExceeded(let m)): return .error(ErrorMessage(code: .storageQuotaExceeded, message: m))
         case .failure(.cancelled): return .error(ErrorMessage(code: .cancelled, message: "request cancelled"))
         case .failure(.failed(let m)): return .error(ErrorMessage(code: .taskFailed, message: m))
         }

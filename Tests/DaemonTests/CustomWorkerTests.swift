@@ -27,6 +27,8 @@ import Testing
         #expect(try String(contentsOfFile: onDisk, encoding: .utf8) == #"{"input":"hello","result":"> HELLO"}"#)
         let attrs = try FileManager.default.attributesOfItem(atPath: onDisk)
         #expect((attrs[.ownerAccountID] as? NSNumber)?.uint32Value == 240_000)
+        // The file is also the tenant's through the files API.
+        #expect(try raw(d, "GET", "/v1/files" + file, key: a).text == #"{"input":"hello","result":"> HELLO"}"#)
         // The configuration is the tenant's Dict entry, as the Dict API sees it.
         let config = try raw(d, "GET", "/v1/dict/config", key: a)
         #expect(config.status == 200 && config.header("Content-Type") == "application/json")

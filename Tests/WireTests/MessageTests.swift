@@ -155,8 +155,9 @@ struct MessageTests {
         #expect(names == [
             "unknown_task", "bad_request", "task_failed", "protocol_error", "version_unsupported",
             "cancelled", "overloaded", "payload_too_large", "not_found", "internal", "forbidden", "conflict",
+            "storage_quota_exceeded",
         ])
-        #expect(ErrorCode.known.map(\.rawValue) == Array(1...12))
+        #expect(ErrorCode.known.map(\.rawValue) == Array(1...13))
         #expect(ErrorCode.internal.rawValue == 10)
         #expect(ErrorCode(rawValue: 0).name == "error_0")
         #expect(ErrorCode(rawValue: 4242).name == "error_4242")

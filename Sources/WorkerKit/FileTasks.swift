@@ -1,0 +1,131 @@
+// The built-in file tasks (bodies in Wire/FilesCodec.swift): files in the tenant's
+// volume, served inside the jail, where "/" is the volume. A write goes to a temporary
+// file that is renamed over the old one only once it is complete and on disk, so a
+// refused or failed write leaves the previous file intact. Sizes are counted in 4 KiB
+// blocks, as the daemon's storage scan counts them.
+import CBulkhead
+import Glibc
+import Wire
+
+enum FileTasks {
+    static var all: [(String, TaskHandler)] { [
+        ("files.get", { request throws(TaskError) in try get(try path(request.body)) }),
+        ("files.put", { request throws(TaskError) in
+            guard let put = FilePath.decodePut(request.body) else { throw .badRequest("malformed files.put") }
+            return try write(try path(Array(put.path.utf8)), put.content, quota: put.quota, used: put.used)
+        }),
+        ("files.delete", { request throws(TaskError) in try delete(try path(request.body)) }),
+        ("files.list", { request throws(TaskError) in
+            let prefix = String(decoding: request.body, as: UTF8.self)
+            var found: [(String, Int64)] = []
+            walk("", &found)
+            let chosen = found.filter { $0.0.hasPrefix(prefix) }.sorted { $0.0 < $1.0 }.prefix(1000)
+            var out: [UInt8] = []
+            for (path, size) in chosen {
+                out += Array(path.utf8)
+                out.append(0)
+                out += Array(String(size).utf8)
+                out.append(0)
+            }
+            return out
+        }),
+    ] }
+
+    static func path(_ body: [UInt8]) throws(TaskError) -> String {
+        let p = String(decoding: body, as: UTF8.self)
+        if let problem = FilePath.check(p) { throw .badRequest(problem) }
+        return p
+    }
+
+    static func blocks(_ size: Int64) -> Int64 { (size + 4095) / 4096 * 4096 }
+
+    static func get(_ path: String) throws(TaskError) -> [UInt8] {
+        let fd = open("/" + path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? .notFound("no file \(path)") : failure("open") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .notFound("no file \(path)") }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < out.count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        return Array(out[..<done])
+    }
+
+    static func write(_ path: String, _ content: ArraySlice<UInt8>, quota: UInt64, used: UInt64) throws(TaskError) -> [UInt8] {
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+           UInt64(content.count) > UInt64(limit.rlim_cur) {
+            throw .tooLarge("the file is larger than this worker's max_file_size")
+        }
+        var old = stat()
+        let oldBlocks: Int64 = lstat("/" + path, &old) == 0 && (old.st_mode & S_IFMT) == S_IFREG ? Int64(old.st_blocks) * 512 : 0
+        let newBlocks = blocks(Int64(content.count))
+        if Int64(used) - oldBlocks + newBlocks > Int64(quota) {
+            throw .quotaExceeded("the volume would exceed its storage quota of \(quota) bytes")
+        }
+        // Parents, as the tenant's own directories.
+        var dir = ""
+        for part in path.split(separator: "/").dropLast() {
+            dir += "/" + part
+            if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw failure("mkdir") }
+        }
+        var random: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &random) { bh_random($0.baseAddress, $0.count) }
+        let temp = (dir.isEmpty ? "" : dir) + "/.bulkhead-tmp-" + String(random, radix: 16)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("create") }
+        var ok = true
+        content.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { ok = false; return }
+                done += n
+            }
+        }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temp, "/" + path) == 0 else {
+            unlink(temp)
+            throw failure("write")
+        }
+        // The rename itself on disk: fsync the directory.
+        let d = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if d >= 0 { fsync(d); close(d) }
+        return FilePath.u64(UInt64(content.count)) + FilePath.u64(UInt64(bitPattern: newBlocks - oldBlocks))
+    }
+
+    static func delete(_ path: String) throws(TaskError) -> [UInt8] {
+        var st = stat()
+        guard lstat("/" + path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .notFound("no file \(path)") }
+        guard unlink("/" + path) == 0 else { throw failure("unlink") }
+        return FilePath.u64(UInt64(bitPattern: -Int64(st.st_blocks) * 512))
+    }
+
+    /// Regular files under `dir` (relative), not following links, not entering the
+    /// reserved directory, not listing temporary files.
+    static func walk(_ dir: String, _ out: inout [(String, Int64)]) {
+        guard out.count < 100_000, let d = opendir(dir.isEmpty ? "/" : "/" + dir) else { return }
+        defer { closedir(d) }
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." || name.hasPrefix(FilePath.reserved) { continue }
+            let path = dir.isEmpty ? name : dir + "/" + name
+            var st = stat()
+            guard lstat("/" + path, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: out.append((path, Int64(st.st_size)))
+            case S_IFDIR: walk(path, &out)
+            default: break
+            }
+        }
+    }
+
+    static func failure(_ what: String) -> TaskError { .failed("\(what) failed: \(String(cString: strerror(errno)))") }
+}
