@@ -3,6 +3,7 @@
 // flight at once (pipelined on its one connection).
 // Run: swift build -c release && Benchmarks/ratelimit.sh   (starts a private redis-server)
 //  or: .build/release/bulkhead-bench-ratelimit [N] [--redis unix:/path/redis.sock]
+import Config
 import Dispatch
 import Glibc
 import Log
@@ -45,7 +46,7 @@ enum RateLimitBenchmark {
         guard let redisSocket else { return print("(no --redis given: the Redis backend is not measured)") }
         let redis: RedisBackend
         do {
-            redis = try RedisBackend(settings: .init(target: RedisTarget(transport: .unix(path: redisSocket)), timeout: .seconds(1)),
+            redis = try RedisBackend(settings: .init(target: RedisEndpoint(transport: .unix(path: redisSocket)), timeout: .seconds(1)),
                                      log: .discard)
         } catch { return print("redis backend: \(error)") }
         redis.start()

@@ -202,14 +202,5 @@ public final class UsageMeter: Sendable {
     }
 
     /// YYYY-MM-DD (UTC) of `seconds` since the epoch.
-    public static func day(_ seconds: Int64) -> String {
-        var t = time_t(seconds)
-        var tm = Glibc.tm()
-        gmtime_r(&t, &tm)
-        func p(_ v: Int32, _ w: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
-        }
-        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))"
-    }
+    public static func day(_ seconds: Int64) -> String { UTCTime.date(seconds) }
 }

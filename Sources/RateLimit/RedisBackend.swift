@@ -8,32 +8,16 @@
 // `deadAfter` fails as a whole and is made again with backoff.
 import CBulkhead
 import CHiredis
+import Config
 import Dispatch
 import EventLoop
 import Glibc
 import Log
 import Synchronization
 
-/// Where the shared Redis listens, and how to log in.
-public struct RedisTarget: Sendable, Equatable {
-    public enum Transport: Sendable, Equatable {
-        case tcp(host: String, port: UInt16)
-        case unix(path: String)
-    }
-    public var transport: Transport
-    public var username: String?
-    public var password: String?
-    public var database: Int
-
-    public init(transport: Transport, username: String? = nil, password: String? = nil, database: Int = 0) {
-        self.transport = transport
-        self.username = username
-        self.password = password
-        self.database = database
-    }
-
+extension RedisEndpoint {
     /// For logs: never the password.
-    public var description: String {
+    var logDescription: String {
         switch transport {
         case .tcp(let host, let port): "redis://\(host):\(port)/\(database)"
         case .unix(let path): "unix:\(path)"
@@ -43,14 +27,14 @@ public struct RedisTarget: Sendable, Equatable {
 
 public final class RedisBackend: RateBackend, Sendable {
     public struct Settings: Sendable {
-        public var target: RedisTarget
+        public var target: RedisEndpoint
         /// How long a decision may wait for its answer.
         public var timeout: Duration
         /// Reconnect backoff: doubles from the first to the last.
         public var reconnectMin: Duration = .milliseconds(50)
         public var reconnectMax: Duration = .milliseconds(500)
 
-        public init(target: RedisTarget, timeout: Duration) {
+        public init(target: RedisEndpoint, timeout: Duration) {
             self.target = target
             self.timeout = timeout
         }
@@ -277,7 +261,7 @@ final class RedisConnection: @unchecked Sendable {  // loop-confined state, atom
                 up.store(true, ordering: .releasing)
                 connectTimer.map(loop.cancelTimer)
                 connectTimer = nil
-                log.info("ratelimit_redis_connected", [("redis", .string(settings.target.description)), ("connection", .of(index))])
+                log.info("ratelimit_redis_connected", [("redis", .string(settings.target.logDescription)), ("connection", .of(index))])
                 wasUp = true
             }
         case .decisions(let args, let count, let dones):
@@ -453,7 +437,7 @@ final class RedisConnection: @unchecked Sendable {  // loop-confined state, atom
     private func disconnect(_ reason: String) {
         up.store(false, ordering: .releasing)
         if wasUp != false && !stopped {
-            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.description)), ("connection", .of(index)),
+            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.logDescription)), ("connection", .of(index)),
                                                         ("reason", .string(reason))])
             wasUp = false
         }
@@ -484,7 +468,7 @@ final class RedisConnection: @unchecked Sendable {  // loop-confined state, atom
     private func retry(_ reason: String) {
         guard !stopped else { return }
         if wasUp == nil {
-            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.description)), ("connection", .of(index)),
+            log.warning("ratelimit_redis_unavailable", [("redis", .string(settings.target.logDescription)), ("connection", .of(index)),
                                                         ("reason", .string(reason))])
             wasUp = false
         }

@@ -435,14 +435,5 @@ public final class AdminCommands: ControlHandler {
         String(String.UnicodeScalarView(s.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
     }
 
-    static func isoTime(_ t: Int64) -> String {
-        var time = time_t(t)
-        var tm = Glibc.tm()
-        gmtime_r(&time, &tm)
-        func p(_ v: Int32, _ w: Int = 2) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
-        }
-        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1))-\(p(tm.tm_mday))T\(p(tm.tm_hour)):\(p(tm.tm_min)):\(p(tm.tm_sec))Z"
-    }
+    static func isoTime(_ t: Int64) -> String { UTCTime.dateTime(t) }
 }

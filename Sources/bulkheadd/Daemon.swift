@@ -248,15 +248,8 @@ enum Daemon {
     }
 
     static func redisSettings(_ config: Config) throws -> RedisBackend.Settings {
-        guard let e = config.rateLimit.redisEndpoint else { throw StartupError("[ratelimit] backend = redis needs redis_url") }
-        let transport: RedisTarget.Transport
-        switch e.transport {
-        case .tcp(let host, let port): transport = .tcp(host: host, port: port)
-        case .unix(let path): transport = .unix(path: path)
-        }
-        return RedisBackend.Settings(
-            target: RedisTarget(transport: transport, username: e.username, password: e.password, database: Int(e.database)),
-            timeout: config.rateLimit.timeout)
+        guard let endpoint = config.rateLimit.redisEndpoint else { throw StartupError("[ratelimit] backend = redis needs redis_url") }
+        return RedisBackend.Settings(target: endpoint, timeout: config.rateLimit.timeout)
     }
 
     static func tenantSettings(_ config: Config) -> TenantSettings {

@@ -1,6 +1,7 @@
 // The Redis backend against a real redis-server: one budget shared exactly by several
 // limiters (as by several hosts), the same answers as the memory backend, NOSCRIPT,
 // a stalled or restarted Redis, and AUTH without the password ever reaching a log.
+import Config
 import Dispatch
 import Foundation
 import Log
@@ -24,7 +25,7 @@ func decision(_ r: BackendResult) -> RateDecision? { if case .decided(let d) = r
 
 func redisBackend(_ server: RedisServer, timeout: Duration = .seconds(2), password: String? = nil,
                   log: Logger = .discard) throws -> RedisBackend {
-    let b = try RedisBackend(settings: .init(target: RedisTarget(transport: .unix(path: server.socket), password: password),
+    let b = try RedisBackend(settings: .init(target: RedisEndpoint(transport: .unix(path: server.socket), password: password),
                                              timeout: timeout), log: log)
     b.start()
     return b
@@ -183,14 +184,14 @@ func rp(_ name: String, _ count: UInt64, per period: UInt64, burst: UInt64, _ mo
         let server = try RedisServer(tcp: true)
         defer { server.cleanUp() }
         try server.start()
-        let named = try RedisBackend(settings: .init(target: RedisTarget(transport: .tcp(host: "localhost", port: server.port)),
+        let named = try RedisBackend(settings: .init(target: RedisEndpoint(transport: .tcp(host: "localhost", port: server.port)),
                                                      timeout: .seconds(2)), log: .discard)
         named.start()
         defer { named.stop() }
         try up(named)
         #expect(decision(try decide(named, "acme", [rp("default", 1, per: 60, burst: 1)]))?.admitted == true)
         let lines = LogStore()
-        let nowhere = try RedisBackend(settings: .init(target: RedisTarget(transport: .tcp(host: "nowhere.invalid", port: 6379)),
+        let nowhere = try RedisBackend(settings: .init(target: RedisEndpoint(transport: .tcp(host: "nowhere.invalid", port: 6379)),
                                                        timeout: .seconds(2)), log: .collecting(into: lines))
         nowhere.start()
         defer { nowhere.stop() }

@@ -1,5 +1,6 @@
 // Admission: the order of the checks (quota, concurrency, rate), what a refusal
 // charges (nothing), on_backend_error, and the header syntax of the IETF draft.
+import Config
 import Log
 import Synchronization
 import Testing
@@ -25,7 +26,7 @@ func makeAdmission(_ limits: TenantLimits, _ clock: ManualClock, backend: RateBa
 
 /// A Redis backend with nothing listening: real, and never able to decide.
 func unreachableRedis() throws -> RedisBackend {
-    try RedisBackend(settings: .init(target: RedisTarget(transport: .unix(path: "/nonexistent/redis.sock")), timeout: .milliseconds(5)),
+    try RedisBackend(settings: .init(target: RedisEndpoint(transport: .unix(path: "/nonexistent/redis.sock")), timeout: .milliseconds(5)),
                      log: .discard)
 }
 
