@@ -9,20 +9,17 @@ import HTTPServer
 import JSON
 import Metering
 import RateLimit
-import Supervisor
-import Tenants
 import Wire
 
 struct FilesService: Sendable {
-    let supervisor: SupervisorLink
-    let tenants: TenantDirectory
+    let work: TenantWork
     let admission: Admission
     let meter: UsageMeter
 
     func get(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         guard let path = path(context, done) else { return }
-        run(context, "files.get", Array(path.utf8), done) { _, body in
-            HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: body)
+        work.run(context, "files.get", Array(path.utf8), done) { _, r in
+            HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: r.body)
         }
     }
 
@@ -32,8 +29,8 @@ struct FilesService: Sendable {
         let quota = UInt64(max(0, min(gb * 1_073_741_824, Double(UInt64.max / 2))))
         let used = UInt64(meter.storageBytes(tenant))
         let meter = meter
-        run(context, "files.put", FilePath.put(path: path, quota: quota, used: used, content: context.exchange.body), done) { tenant, body in
-            let size = FilePath.read64(body, 0), delta = Int64(bitPattern: FilePath.read64(body, 8))
+        work.run(context, "files.put", FilePath.put(path: path, quota: quota, used: used, content: context.exchange.body), done) { tenant, r in
+            let size = FilePath.read64(r.body, 0), delta = Int64(bitPattern: FilePath.read64(r.body, 8))
             meter.storageChanged(tenant, by: delta)
             return .json(200, JSONValue.object(JSONObject([("path", .string(path)), ("size", .number(JSONNumber(Int64(size))))])).serialized())
         }
@@ -42,24 +39,20 @@ struct FilesService: Sendable {
     func delete(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         guard let path = path(context, done) else { return }
         let meter = meter
-        run(context, "files.delete", Array(path.utf8), done) { tenant, body in
-            meter.storageChanged(tenant, by: Int64(bitPattern: FilePath.read64(body, 0)))
+        work.run(context, "files.delete", Array(path.utf8), done) { tenant, r in
+            meter.storageChanged(tenant, by: Int64(bitPattern: FilePath.read64(r.body, 0)))
             return HTTPResponse(status: 204)
         }
     }
 
     func list(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
-        var prefix = ""
-        if let q = context.exchange.head.query, !q.isEmpty {
-            let kv = q.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard kv.count == 2, kv[0] == "prefix", !kv[1].contains("&"), let p = PercentDecoding.decode(String(kv[1])),
-                  p.utf8.count <= FilePath.maxBytes else {
-                return done(.error(400, "invalid_query", "the only parameter is prefix= (percent-encoded)"))
-            }
-            prefix = p
+        guard let q = Query.parse(context.exchange.head.query, allowed: ["prefix"]),
+              (q["prefix"]?.utf8.count ?? 0) <= FilePath.maxBytes else {
+            return done(.error(400, "invalid_query", "the only parameter is prefix= (percent-encoded)"))
         }
-        run(context, "files.list", Array(prefix.utf8), done) { _, body in
-            let parts = body.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let prefix = q["prefix"] ?? ""
+        work.run(context, "files.list", Array(prefix.utf8), done) { _, r in
+            let parts = r.body.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
             var files: [JSONValue] = []
             var i = 0
             while i + 1 < parts.count {
@@ -80,20 +73,5 @@ struct FilesService: Sendable {
             return nil
         }
         return path
-    }
-
-    private func run(_ context: RequestContext, _ task: String, _ body: [UInt8], _ done: @escaping @Sendable (HTTPResponse) -> Void,
-                     _ answer: @escaping @Sendable (String, [UInt8]) -> HTTPResponse) {
-        guard case .tenant(let tenantID, _, _)? = context.principal, let record = tenants.tenant(tenantID) else {
-            return done(.error(403, "forbidden", "no tenant for this key"))
-        }
-        let identity = TenantIdentity(id: record.id, uid: record.uid, gid: record.gid)
-        let ticket = supervisor.submit(tenant: identity, task: task, body: body) { result in
-            switch result {
-            case .success(let r): done(answer(tenantID, r.body))
-            case .failure(let f): done(ProcessService.failure(f))
-            }
-        }
-        context.exchange.onCancel = { supervisor.cancel(ticket) }
     }
 }

@@ -41,14 +41,15 @@ public enum Dispatcher {
                                 store: Store, supervisor: SupervisorLink, audit: AuditWriter?, admission: Admission,
                                 meter: UsageMeter,
                                 clock: @escaping @Sendable () -> Int64) -> Pipeline {
-        let process = ProcessService(supervisor: supervisor, tenants: tenants)
+        let work = TenantWork(supervisor: supervisor, tenants: tenants)
+        let process = ProcessService(work: work)
         let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable,
                                    redis: settings.redis, redisRequired: settings.redisRequired)
         let registry = RegistryService(store: store)
         let requestMetrics = RequestMetrics()
         let usage = UsageService(meter: meter, store: store)
-        let dict = DictService(supervisor: supervisor, tenants: tenants)
-        let files = FilesService(supervisor: supervisor, tenants: tenants, admission: admission, meter: meter)
+        let dict = DictService(work: work)
+        let files = FilesService(work: work, admission: admission, meter: meter)
         let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
                                      meter: meter, connections: settings.connections, perTenant: settings.perTenantMetrics)
         let routes = [
@@ -89,14 +90,9 @@ public enum Dispatcher {
 
 /// POST /v1/process: `{"task": NAME, "data": JSON}` runs in the tenant's worker.
 struct ProcessService: Sendable {
-    let supervisor: SupervisorLink
-    let tenants: TenantDirectory
+    let work: TenantWork
 
     func handle(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
-        guard case .tenant(let tenantID, _, _) = context.principal, let record = tenants.tenant(tenantID) else {
-            done(.error(403, "forbidden", "no tenant for this key"))
-            return
-        }
         let exchange = context.exchange
         if let type = exchange.head.headers["Content-Type"],
            !type.lowercased().hasPrefix("application/json") {
@@ -111,12 +107,7 @@ struct ProcessService: Sendable {
         case .ok(let t, let d): (task, data) = (t, d)
         }
         let requestID = context.requestID
-        let identity = TenantIdentity(id: record.id, uid: record.uid, gid: record.gid)
-        let ticket = supervisor.submit(tenant: identity, task: task, body: data) { result in
-            done(Self.response(result, tenant: tenantID, task: task, requestID: requestID))
-        }
-        // A client that goes away cancels its request in the worker.
-        exchange.onCancel = { supervisor.cancel(ticket) }
+        work.run(context, task, data, done) { tenant, r in Self.response(r, tenant: tenant, task: task, requestID: requestID) }
     }
 
     /// The body's two members, without building a tree of `data`: the worker parses it.
@@ -152,49 +143,21 @@ struct ProcessService: Sendable {
         return .ok(task: task, data: data)
     }
 
-    static func response(_ result: Result<Response, WorkerFailure>, tenant: String, task: String, requestID: String) -> HTTPResponse {
-        switch result {
-        case .success(let r):
-            // The result goes into our JSON verbatim, so it must be JSON itself.
-            guard (try? JSONParser.parse(r.body)) != nil else {
-                return .error(502, "worker_bad_response", "the worker's result is not valid JSON")
-            }
-            var body = Array(#"{"tenant_id":"#.utf8)
-            appendJSONString(tenant, to: &body)
-            body += Array(#","task":"#.utf8)
-            appendJSONString(task, to: &body)
-            body += Array(#","request_id":"#.utf8)
-            appendJSONString(requestID, to: &body)
-            body += Array(#","result":"#.utf8)
-            body += r.body
-            body.append(0x7D)
-            return .json(200, body)
-        case .failure(let f):
-            return failure(f)
+    static func response(_ r: Response, tenant: String, task: String, requestID: String) -> HTTPResponse {
+        // The result goes into our JSON verbatim, so it must be JSON itself.
+        guard (try? JSONParser.parse(r.body)) != nil else {
+            return .error(502, "worker_bad_response", "the worker's result is not valid JSON")
         }
-    }
-
-    static func failure(_ f: WorkerFailure) -> HTTPResponse {
-        switch f {
-        case .crashed: return .error(502, "worker_crashed", "the worker stopped before it answered")
-        case .timedOut: return .error(504, "worker_timeout", "the task ran past request_timeout; its worker was stopped")
-        case .overloaded(let s):
-            return .error(503, "overloaded", "the tenant's workers are all busy; retry later", headers: [("Retry-After", String(max(1, s)))])
-        case .unavailable(let s, let reason):
-            return .error(503, "worker_unavailable", reason, headers: [("Retry-After", String(max(1, s)))])
-        case .task(let e):
-            switch e.code {
-            case .unknownTask: return .error(404, "unknown_task", e.message)
-            case .badRequest: return .error(400, "bad_request", e.message)
-            case .notFound: return .error(404, "not_found", e.message)
-            case .payloadTooLarge: return .error(413, "body_too_large", e.message)
-            case .storageQuotaExceeded: return .error(507, "storage_quota_exceeded", e.message)
-            default: return .error(500, "task_failed", e.message)
-            }
-        case .cancelled: return .error(499, "cancelled", "the request was cancelled")
-        case .shuttingDown: return .error(503, "draining", "the server is shutting down", headers: [("Retry-After", "1")])
-        case .invalidTenant: return .error(500, "internal", "invalid tenant")
-        }
+        var body = Array(#"{"tenant_id":"#.utf8)
+        appendJSONString(tenant, to: &body)
+        body += Array(#","task":"#.utf8)
+        appendJSONString(task, to: &body)
+        body += Array(#","request_id":"#.utf8)
+        appendJSONString(requestID, to: &body)
+        body += Array(#","result":"#.utf8)
+        body += r.body
+        body.append(0x7D)
+        return .json(200, body)
     }
 }
 

@@ -40,10 +40,8 @@ struct UsageService: Sendable {
     }
 
     func export(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
-        let query: [String: String]
-        switch Self.query(context.exchange.head.query, allowed: ["month", "format"]) {
-        case .refused(let response): return done(response)
-        case .ok(let q): query = q
+        guard let query = Query.parse(context.exchange.head.query, allowed: ["month", "format"]) else {
+            return done(Self.badQuery(["month", "format"]))
         }
         guard let month = query["month"], UsagePeriod.isDate(month, parts: 2) else {
             return done(.error(400, "invalid_month", "month=YYYY-MM is required"))
@@ -63,10 +61,8 @@ struct UsageService: Sendable {
     }
 
     private func summary(_ tenant: String, _ context: RequestContext) -> HTTPResponse {
-        let query: [String: String]
-        switch Self.query(context.exchange.head.query, allowed: ["day", "month"]) {
-        case .refused(let response): return response
-        case .ok(let q): query = q
+        guard let query = Query.parse(context.exchange.head.query, allowed: ["day", "month"]) else {
+            return Self.badQuery(["day", "month"])
         }
         let today = UsageMeter.day(Int64(time(nil)))
         guard let period = UsagePeriod.parse(day: query["day"], month: query["month"], today: today) else {
@@ -80,24 +76,7 @@ struct UsageService: Sendable {
         return .json(200, UsageReport.summary(tenant: tenant, period: period, rows: rows, today: todays.first).serialized())
     }
 
-    /// `a=b&c=d` with only `allowed` keys, each at most once; values are taken as they are
-    /// (ours are digits and dashes, or a word).
-    enum Query {
-        case ok([String: String])
-        case refused(HTTPResponse)
-    }
-
-    static func query(_ text: String?, allowed: Set<String>) -> Query {
-        var out: [String: String] = [:]
-        guard let text, !text.isEmpty else { return .ok(out) }
-        for pair in text.split(separator: "&", omittingEmptySubsequences: false) {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(kv[0])
-            guard allowed.contains(key), kv.count == 2, out[key] == nil else {
-                return .refused((.error(400, "invalid_query", "unknown or repeated parameter \"\(AdminCommands.printable(key))\"; allowed: \(allowed.sorted().joined(separator: ", "))")))
-            }
-            out[key] = String(kv[1])
-        }
-        return .ok(out)
+    static func badQuery(_ allowed: [String]) -> HTTPResponse {
+        .error(400, "invalid_query", "unknown or repeated parameter; allowed: \(allowed.joined(separator: ", "))")
     }
 }

@@ -7,6 +7,12 @@
 //   dict.list    u16 prefix length, prefix, u16 after length, after, u16 limit
 //                               → the keys, each followed by a NUL byte
 public enum DictCodec {
+    /// The Dict's limits, enforced by the dispatcher (HTTP status) and the worker alike:
+    /// keys 1–512 bytes of UTF-8, values at most 1 MiB, content types at most 127 bytes.
+    public static let maxKeyBytes = 512
+    public static let maxValueBytes = 1 << 20
+    public static let maxContentTypeBytes = 127
+
     public static func put(key: String, contentType: String, value: [UInt8]) -> [UInt8] {
         let k = Array(key.utf8), c = Array(contentType.utf8)
         return u16(k.count) + k + [UInt8(min(c.count, 255))] + c.prefix(255) + value

@@ -4,12 +4,13 @@
 // files API refuses, so it can only be changed through these calls.
 import CSQLite
 import Glibc
+import Wire
 
 public final class TenantDict {
-    /// Keys are 1–512 bytes of UTF-8; values at most 1 MiB; content types at most 127 bytes.
-    public static let maxKeyBytes = 512
-    public static let maxValueBytes = 1 << 20
-    public static let maxContentTypeBytes = 127
+    /// The limits of Wire's DictCodec, shared with the dispatcher.
+    public static let maxKeyBytes = DictCodec.maxKeyBytes
+    public static let maxValueBytes = DictCodec.maxValueBytes
+    public static let maxContentTypeBytes = DictCodec.maxContentTypeBytes
     static let directory = "/.bulkhead"
     static let file = "/.bulkhead/dict.db"
 
