@@ -4,7 +4,10 @@
 // they try to leave the volume (`..`, a leading `/`, NUL, overlong), even though the
 // chroot would stop them anyway. Writes are checked against the tenant's storage quota
 // (507 storage_quota_exceeded, the previous file left intact).
-// Bodies are still whole in memory, up to [server] max_body_bytes: streaming is to come.
+// File bodies stream both ways (HTTP ⇄ ByteChannel ⇄ DATA frames ⇄ the worker's file), so
+// the daemon holds about a megabyte of a file per hop, whatever its size; uploads are
+// bounded by [sandbox] max_file_size and the quota, not by [server] max_body_bytes.
+import EventLoop
 import HTTPServer
 import JSON
 import Metering
@@ -18,8 +21,15 @@ struct FilesService: Sendable {
 
     func get(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         guard let path = path(context, done) else { return }
-        work.run(context, "files.get", Array(path.utf8), done) { _, r in
-            HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: r.body)
+        let download = ByteChannel()
+        work.run(context, "files.get", Array(path.utf8), download: download, done) { _, r in
+            var response = HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream")])
+            if r.streamed {
+                response.stream = (download, Int(FilePath.read64(r.body, 0)))
+            } else {
+                response.body = r.body
+            }
+            return response
         }
     }
 
@@ -29,7 +39,12 @@ struct FilesService: Sendable {
         let quota = UInt64(max(0, min(gb * 1_073_741_824, Double(UInt64.max / 2))))
         let used = UInt64(meter.storageBytes(tenant))
         let meter = meter
-        work.run(context, "files.put", FilePath.put(path: path, quota: quota, used: used, content: context.exchange.body), done) { tenant, r in
+        let exchange = context.exchange
+        guard let upload = exchange.bodyStream else {
+            return done(.error(500, "internal", "the file body was not streamed"))
+        }
+        let head = FilePath.put(path: path, quota: quota, used: used, length: exchange.head.contentLength)
+        work.run(context, "files.put", head, upload: upload, done) { tenant, r in
             let size = FilePath.read64(r.body, 0), delta = Int64(bitPattern: FilePath.read64(r.body, 8))
             meter.storageChanged(tenant, by: delta)
             return .json(200, JSONValue.object(JSONObject([("path", .string(path)), ("size", .number(JSONNumber(Int64(size))))])).serialized())

@@ -53,16 +53,27 @@ public struct Route: Sendable {
     /// A path, or a prefix ending in "/" whose remainder is the path parameter.
     public let path: String
     public let access: Access
+    /// The handler takes the body as it arrives (`exchange.bodyStream`), not whole.
+    public let streamsBody: Bool
     public let handler: RouteHandler
 
-    public init(_ method: HTTPMethod, _ path: String, _ access: Access, _ handler: @escaping RouteHandler) {
+    public init(_ method: HTTPMethod, _ path: String, _ access: Access, streamsBody: Bool = false,
+                _ handler: @escaping RouteHandler) {
         self.method = method
         self.path = path
         self.access = access
+        self.streamsBody = streamsBody
         self.handler = handler
     }
 
     var isPrefix: Bool { path.hasSuffix("/") }
+
+    /// The path parameter ("" for an exact route) if `path` is this route's; nil if not.
+    func matches(path requested: String) -> String? {
+        guard isPrefix else { return requested == path ? "" : nil }
+        guard requested.hasPrefix(path), requested.count > path.count else { return nil }
+        return String(requested.dropFirst(path.count))
+    }
 }
 
 /// Runs the stages and the routed handler for each request.
@@ -70,12 +81,17 @@ public final class Pipeline: HTTPHandler {
     let requestStages: [RequestStage]
     let admission: AsyncRequestStage?
     let responseStages: [ResponseStage]
+    let streamed: @Sendable (HTTPRequestHead) -> Bool
 
-    public init(requestStages: [RequestStage], admission: AsyncRequestStage? = nil, responseStages: [ResponseStage]) {
+    public init(requestStages: [RequestStage], admission: AsyncRequestStage? = nil, responseStages: [ResponseStage],
+                streamsBody: @escaping @Sendable (HTTPRequestHead) -> Bool = { _ in false }) {
         self.requestStages = requestStages
         self.admission = admission
         self.responseStages = responseStages
+        self.streamed = streamsBody
     }
+
+    public func streamsBody(_ head: HTTPRequestHead) -> Bool { streamed(head) }
 
     public func handle(_ exchange: HTTPExchange) {
         var context = RequestContext(exchange: exchange)

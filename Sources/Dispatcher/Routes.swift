@@ -66,7 +66,7 @@ public enum Dispatcher {
             Route(.delete, "/v1/dict/", .tenant(scope: "dict"), dict.delete),
             Route(.get, "/v1/files", .tenant(scope: "files"), files.list),
             Route(.get, "/v1/files/", .tenant(scope: "files"), files.get),
-            Route(.put, "/v1/files/", .tenant(scope: "files"), files.put),
+            Route(.put, "/v1/files/", .tenant(scope: "files"), streamsBody: true, files.put),
             Route(.delete, "/v1/files/", .tenant(scope: "files"), files.delete),
             Route(.get, "/stats/", .admin, usage.stats),
             Route(.get, "/v1/admin/usage", .admin, usage.export),
@@ -76,15 +76,17 @@ public enum Dispatcher {
         ]
         let cors = CORSStage(allowedOrigins: settings.allowedOrigins)
         let limits = AdmissionStage(admission: admission)
+        let router = RouteStage(routes: routes)
         return Pipeline(
             requestStages: [
                 RequestIDStage(),
                 cors,
-                RouteStage(routes: routes),
+                router,
                 AuthenticateStage(authenticator: authenticator, audit: audit, clock: clock),
             ],
             admission: limits,
-            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter)])
+            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter)],
+            streamsBody: router.streamsBody)
     }
 }
 

@@ -80,16 +80,10 @@ public struct RouteStage: RequestStage {
         let head = context.exchange.head
         var allowed: [String] = []
         for route in routes {
-            var parameter: String?
-            if route.isPrefix {
-                guard head.path.hasPrefix(route.path), head.path.count > route.path.count else { continue }
-                parameter = String(head.path.dropFirst(route.path.count))
-            } else {
-                guard head.path == route.path else { continue }
-            }
+            guard let parameter = route.matches(path: head.path) else { continue }
             if route.method == head.method || (route.method == .get && head.method == .head) {
                 context.route = route
-                context.pathParameter = parameter
+                context.pathParameter = route.isPrefix ? parameter : nil
                 return .next
             }
             allowed.append(route.method.name)
@@ -99,6 +93,11 @@ public struct RouteStage: RequestStage {
                                    headers: [("Allow", allowed.joined(separator: ", "))]))
         }
         return .respond(.error(404, "not_found", "no such endpoint"))
+    }
+
+    /// Whether the request goes to a route that takes its body as a stream.
+    func streamsBody(_ head: HTTPRequestHead) -> Bool {
+        routes.contains { $0.streamsBody && $0.method == head.method && $0.matches(path: head.path) != nil }
     }
 }
 

@@ -1,5 +1,6 @@
 // Running one task in the caller's tenant's worker — /v1/process, the Dict and the files
 // all go this way — and what each way a worker can fail means over HTTP.
+import EventLoop
 import HTTPServer
 import Supervisor
 import Tenants
@@ -11,14 +12,15 @@ struct TenantWork: Sendable {
 
     /// Submits `task` with `body` for the request's tenant; `answer` turns the worker's
     /// response into the HTTP one (it is told the tenant id), failures map as below. A
-    /// client that goes away cancels the request in the worker.
-    func run(_ context: RequestContext, _ task: String, _ body: [UInt8], _ done: @escaping @Sendable (HTTPResponse) -> Void,
-             _ answer: @escaping @Sendable (String, Response) -> HTTPResponse) {
+    /// client that goes away cancels the request in the worker. `upload` and `download`
+    /// stream bodies (SupervisorLink.submit).
+    func run(_ context: RequestContext, _ task: String, _ body: [UInt8], upload: ByteChannel? = nil, download: ByteChannel? = nil,
+             _ done: @escaping @Sendable (HTTPResponse) -> Void, _ answer: @escaping @Sendable (String, Response) -> HTTPResponse) {
         guard case .tenant(let tenantID, _, _)? = context.principal, let record = tenants.tenant(tenantID) else {
             return done(.error(403, "forbidden", "no tenant for this key"))
         }
         let identity = TenantIdentity(id: record.id, uid: record.uid, gid: record.gid)
-        let ticket = supervisor.submit(tenant: identity, task: task, body: body) { result in
+        let ticket = supervisor.submit(tenant: identity, task: task, body: body, upload: upload, download: download) { result in
             switch result {
             case .success(let r): done(answer(tenantID, r))
             case .failure(let f): done(Self.failure(f))

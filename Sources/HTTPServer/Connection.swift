@@ -1,6 +1,7 @@
-// Connection: one client connection on its loop — read, parse, hand complete requests to
-// the handler, write responses in request order (pipelining), enforce timeouts and
-// backpressure.
+// Connection: one client connection on its loop — read, parse, hand requests to the
+// handler (whole, or as soon as the head is in for a streamed body), write responses in
+// request order (pipelining), stream bodies both ways through `ByteChannel`s, enforce
+// timeouts and backpressure.
 import CBulkhead
 import EventLoop
 import Glibc
@@ -18,6 +19,13 @@ final class Connection {
     // The request being received.
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// Where the body of the request being received goes when its handler streams it.
+    private var upload: (channel: ByteChannel, sequence: UInt64)?
+    /// The upload's consumer is behind: reading waits until it has taken some.
+    private var uploadBlocked = false
+    /// A streamed response being written: its body comes from the channel as the socket
+    /// takes it; `closing` once it is the last answer on the connection.
+    private var download: (channel: ByteChannel, closing: Bool)?
 
     /// Requests handed to the handler, in order; a slot gets its response when ready.
     private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?, isHead: Bool)] = []
@@ -37,10 +45,12 @@ final class Connection {
     /// does not reset the connection before the client has read our answer.
     private var lingering = false
     private var errorClose = false
-    private var reading: Bool { acceptingRequests && !paused }
+    /// An upload is read to its end even when no further request will be.
+    private var reading: Bool { (acceptingRequests || upload != nil) && !paused && !uploadBlocked }
 
-    /// What the current deadline is for, and when (loop clock).
-    private enum Phase { case idle, head, body, busy, lingering }
+    /// What the current deadline is for, and when (loop clock). `sending`: a streamed
+    /// response waits for the client to read.
+    private enum Phase { case idle, head, body, busy, sending, lingering }
     private var phase = Phase.idle
     private var deadline: UInt64 = 0
 
@@ -105,10 +115,7 @@ final class Connection {
         while reading && !closed {
             let event: HTTPEvent?
             do { event = try parser.next() } catch {
-                acceptingRequests = false
-                errorClose = true
-                let response = HTTPResponse.error(error.status, error.code, error.reason, close: true)
-                enqueueFinished(response)
+                refuse(.error(error.status, error.code, error.reason, close: true))
                 return
             }
             guard let event else {
@@ -119,39 +126,129 @@ final class Connection {
             case .head(let h):
                 head = h
                 body = []
+                setPhase(h.hasBody ? .body : .busy)
+                if h.expectsContinue && slots.isEmpty { output.append(Self.continueLine) ; flush() }
+                if h.hasBody, server?.handler.streamsBody(h) == true {
+                    head = nil
+                    dispatch(h, stream: true)
+                    continue
+                }
+                if let length = h.contentLength, length > maxBufferedBody {
+                    refuse(.error(413, "body_too_large", "Content-Length exceeds the \(maxBufferedBody)-byte body limit", close: true))
+                    return
+                }
                 // Grow with the bytes that arrive: a claimed length reserves no memory.
                 if let length = h.contentLength { body.reserveCapacity(min(length, 64 * 1024)) }
-                setPhase(h.contentLength ?? (h.isChunked ? 1 : 0) > 0 ? .body : .busy)
-                if h.expectsContinue && slots.isEmpty { output.append(Self.continueLine) ; flush() }
             case .body(let bytes):
+                if let upload {
+                    setPhase(.body)  // a streamed body times out between reads, as nginx's client_body_timeout
+                    if !upload.channel.write(bytes) {
+                        uploadBlocked = true
+                        deadline = .max  // waiting for our consumer, not for the client
+                        updateInterest()
+                    }
+                    continue
+                }
                 body += bytes
+                if body.count > maxBufferedBody {
+                    refuse(.error(413, "body_too_large", "chunked body exceeds the \(maxBufferedBody)-byte limit", close: true))
+                    return
+                }
             case .end:
+                if let upload {
+                    upload.channel.finish()
+                    self.upload = nil
+                    afterDispatch(keepAlive: slots.last?.exchange?.head.keepAlive ?? false)
+                    continue
+                }
                 guard let h = head else { continue }
                 head = nil
-                dispatch(h, body)
+                dispatch(h, stream: false)
                 body = []
             }
         }
     }
 
-    private func dispatch(_ head: HTTPRequestHead, _ body: [UInt8]) {
+    private var maxBufferedBody: Int { server?.settings.maxBufferedBody ?? Int.max }
+
+    /// Hands a request to the handler: complete, or (`stream`) with its body to come
+    /// through a channel, read as fast as the handler takes it.
+    private func dispatch(_ head: HTTPRequestHead, stream: Bool) {
         guard let server else { return }
         let sequence = nextSequence
         nextSequence += 1
-        let exchange = HTTPExchange(head: head, body: body, peer: peer, loop: context.loop, connection: self, sequence: sequence)
+        var channel: ByteChannel?
+        if stream {
+            let c = ByteChannel(highWater: server.settings.streamWindow)
+            c.onWritable(on: context.loop) { [weak self] in self?.uploadResumed() }
+            upload = (c, sequence)
+            channel = c
+        }
+        let exchange = HTTPExchange(head: head, body: stream ? [] : body, bodyStream: channel, peer: peer, loop: context.loop,
+                                    connection: self, sequence: sequence)
         slots.append((sequence, exchange, nil, head.method == .head))
-        if !head.keepAlive || server.isDraining { stopReading() }
-        if slots.count >= server.settings.maxPipelined || output.bytes >= server.settings.maxBufferedOutput { pauseReading() }
-        setPhase(.busy)
+        if !stream { afterDispatch(keepAlive: head.keepAlive) }
         server.handler.handle(exchange)
+    }
+
+    /// A request is in (its body too): whether to read on, and what to wait for.
+    private func afterDispatch(keepAlive: Bool) {
+        guard let server, !closed else { return }
+        if !keepAlive || server.isDraining { stopReading() }
+        if slots.count >= server.settings.maxPipelined || output.bytes >= server.settings.maxBufferedOutput { pauseReading() }
+        if !slots.isEmpty { setPhase(.busy) }
+    }
+
+    /// The upload's consumer took some of it (or wants no more): read on.
+    private func uploadResumed() {
+        guard uploadBlocked, !closed else { return }
+        uploadBlocked = false
+        setPhase(.body)
+        updateInterest()
+        parse()
+    }
+
+    /// A request that cannot be read on (bad framing, too large, too slow): answered with
+    /// `response` and the connection closed. A streamed request cut short this way gets the
+    /// answer in its own place; its handler's answer is dropped.
+    private func refuse(_ response: HTTPResponse) {
+        acceptingRequests = false
+        errorClose = true
+        updateInterest()
+        guard let upload else { return enqueueFinished(response) }
+        upload.channel.fail()
+        self.upload = nil
+        uploadBlocked = false
+        guard let i = slots.firstIndex(where: { $0.sequence == upload.sequence }), slots[i].response == nil else { return }
+        slots[i].exchange?.onCancel?()
+        slots[i].exchange = nil
+        var r = response
+        r.headers.append(("X-Request-Id", RequestIDGenerator.shared.next()))
+        slots[i].response = r
+        writeReady()
     }
 
     // MARK: Responses
 
     /// A handler's answer for request `sequence` (on the loop).
     func complete(_ sequence: UInt64, _ response: HTTPResponse) {
-        guard !closed, let i = slots.firstIndex(where: { $0.sequence == sequence }) else { return }
-        slots[i].response = response
+        guard !closed, let i = slots.firstIndex(where: { $0.sequence == sequence }), slots[i].response == nil else {
+            response.stream?.channel.cancel()
+            return
+        }
+        var r = response
+        if let upload, upload.sequence == sequence {
+            // Answered before its body was all in (refused early, say): the rest of the body
+            // is not read, so the connection cannot carry another request.
+            upload.channel.cancel()
+            self.upload = nil
+            uploadBlocked = false
+            acceptingRequests = false
+            errorClose = true
+            r.close = true
+            updateInterest()
+        }
+        slots[i].response = r
         slots[i].exchange = nil
         writeReady()
     }
@@ -169,38 +266,87 @@ final class Connection {
     /// Serialises the answered requests at the head of the line, in order.
     private func writeReady() {
         let date = context.date()
-        while let first = slots.first, let response = first.response {
+        while download == nil, let first = slots.first, let response = first.response {
             slots.removeFirst()
-            let closing = response.close || (!acceptingRequests || (server?.isDraining ?? true)) && slots.isEmpty
+            let closing = response.close || (!acceptingRequests || (server?.isDraining ?? true)) && slots.isEmpty && upload == nil
             var headBytes: [UInt8] = []
             headBytes.reserveCapacity(256)
             response.serializeHead(into: &headBytes, date: date, closing: closing)
             output.append(headBytes)
             // A HEAD answer has the GET answer's headers, Content-Length included, and no body.
-            if !response.body.isEmpty && !first.isHead { output.append(response.body) }
+            if let stream = response.stream {
+                if first.isHead {
+                    stream.channel.cancel()
+                } else {
+                    download = (stream.channel, closing)
+                    stream.channel.onReadable(on: context.loop) { [weak self] in self?.pumpDownload() }
+                    break  // what follows waits for this body
+                }
+            } else if !response.body.isEmpty && !first.isHead {
+                output.append(response.body)
+            }
             if closing {
-                acceptingRequests = false
-                closeAfterWrite = true
-                updateInterest()
-                slots.removeAll()
+                closeAfterAnswers()
                 break
             }
         }
         flush()
-        if !closed && slots.isEmpty && acceptingRequests { setPhase(parser.isIdle ? .idle : .head) }
+        if !closed && slots.isEmpty && download == nil && upload == nil && acceptingRequests { setPhase(parser.isIdle ? .idle : .head) }
         resumeReadingIfRoom()
     }
 
+    private func closeAfterAnswers() {
+        acceptingRequests = false
+        closeAfterWrite = true
+        updateInterest()
+        slots.removeAll()
+    }
+
+    /// Moves a streamed response body from its channel to the socket while the socket
+    /// takes it; the channel's producer waits while we do not read.
+    private func pumpDownload() {
+        while let d = download, !closed {
+            switch d.channel.read() {
+            case .bytes(let bytes):
+                output.append(bytes)
+                if output.bytes >= (server?.settings.maxBufferedOutput ?? 1 << 20), !writeOutput() { return }
+            case .empty:
+                _ = writeOutput()
+                return
+            case .end:
+                download = nil
+                if d.closing { closeAfterAnswers() }
+                writeReady()
+                return
+            case .failed:
+                // The worker stopped mid-body: the client must not take a short body for a whole one.
+                abort(reason: "the response body was cut short")
+                return
+            }
+        }
+    }
+
     private func flush() {
-        guard !closed else { return }
+        guard writeOutput() else { return }
+        if download != nil { pumpDownload() }
+    }
+
+    /// Writes what is queued; true once all of it is written.
+    private func writeOutput() -> Bool {
+        guard !closed else { return false }
         switch output.write(to: fd.rawValue) {
         case .done:
             setWriteInterest(false)
-            if closeAfterWrite { errorClose ? linger() : finish() }
+            if download != nil { setPhase(.busy) }
+            if closeAfterWrite && download == nil { errorClose ? linger() : finish() }
+            return !closed
         case .wouldBlock:
             setWriteInterest(true)
+            if download != nil { setPhase(.sending) }
+            return false
         case .failed:
             abort(reason: "write failed")
+            return false
         }
     }
 
@@ -253,6 +399,7 @@ final class Connection {
         case .head: deadline = context.loop.now &+ EventLoop.nanoseconds(s.headerTimeout)
         case .body: deadline = context.loop.now &+ EventLoop.nanoseconds(s.bodyTimeout)
         case .busy: deadline = .max  // the worker's request_timeout bounds it
+        case .sending: deadline = context.loop.now &+ EventLoop.nanoseconds(s.bodyTimeout)
         case .lingering: deadline = context.loop.now &+ 2_000_000_000
         }
     }
@@ -263,16 +410,15 @@ final class Connection {
         case .idle:
             finish()  // an idle keep-alive connection just goes
         case .head, .body:
-            // Slow or stalled client: answer 408 and close; it never reached a worker.
-            acceptingRequests = false
-            errorClose = true
-            updateInterest()
+            // Slow or stalled client: answer 408 and close.
             deadline = .max
-            enqueueFinished(.error(408, "request_timeout",
-                                   phase == .head ? "the request head was not received in time" : "the request body was not received in time",
-                                   close: true))
+            refuse(.error(408, "request_timeout",
+                          phase == .head ? "the request head was not received in time" : "the request body was not received in time",
+                          close: true))
         case .busy:
             break
+        case .sending:
+            abort(reason: "the client stopped reading a streamed response")
         case .lingering:
             finish()
         }
@@ -282,9 +428,9 @@ final class Connection {
     /// with `Connection: close`; a half-received request is read to its end and answered.
     func startDraining() {
         guard !closed else { return }
-        if slots.isEmpty && parser.isIdle && output.bytes == 0 {
+        if slots.isEmpty && download == nil && parser.isIdle && output.bytes == 0 {
             finish()
-        } else if !slots.isEmpty {
+        } else if !slots.isEmpty || download != nil {
             stopReading()
         }
     }
@@ -293,6 +439,10 @@ final class Connection {
 
     /// The client went away or the socket failed: cancel what is in flight, close.
     private func abort(reason: String) {
+        upload?.channel.fail()
+        upload = nil
+        download?.channel.cancel()
+        download = nil
         for slot in slots { slot.exchange?.onCancel?() }
         slots.removeAll()
         finish()
@@ -318,6 +468,8 @@ final class Connection {
 
     private func finish() {
         guard !closed else { return }
+        upload?.channel.fail()
+        download?.channel.cancel()
         closed = true
         if let token { context.loop.deregister(token, fd: fd.rawValue) }
         token = nil

@@ -1,5 +1,6 @@
 // HTTPResponse: what a handler answers, and its serialisation onto the wire.
 import CBulkhead
+import EventLoop
 import JSON
 import Synchronization
 
@@ -9,6 +10,8 @@ public struct HTTPResponse: Sendable {
     public var body: [UInt8]
     /// Close the connection once this response is written.
     public var close: Bool
+    /// A body that streams in after the head (instead of `body`), of exactly `length` bytes.
+    public var stream: (channel: ByteChannel, length: Int)?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [], close: Bool = false) {
         self.status = status
@@ -44,7 +47,7 @@ public struct HTTPResponse: Sendable {
         }
         if status != 204 && status != 304 && !(100..<200).contains(status) {
             out += Self.contentLength
-            out += String(body.count).utf8
+            out += String(stream?.length ?? body.count).utf8
             out += [0x0D, 0x0A]
         }
         out += date

@@ -14,7 +14,11 @@ import Synchronization
 /// connection's loop; everything else is touched on that loop only.
 public final class HTTPExchange: @unchecked Sendable {
     public let head: HTTPRequestHead
+    /// The whole body, unless it streams (`bodyStream`).
     public let body: [UInt8]
+    /// The body as it arrives, for a request whose handler takes it as a stream
+    /// (`HTTPHandler.streamsBody`); the handler is called as soon as the head is in.
+    public let bodyStream: ByteChannel?
     /// "ip:port" of the client, or "unix".
     public let peer: String
     public let loop: EventLoop
@@ -26,15 +30,20 @@ public final class HTTPExchange: @unchecked Sendable {
     let sequence: UInt64
     private let answered = Atomic<Bool>(false)
 
-    init(head: HTTPRequestHead, body: [UInt8], peer: String, loop: EventLoop, connection: Connection, sequence: UInt64) {
+    init(head: HTTPRequestHead, body: [UInt8], bodyStream: ByteChannel?, peer: String, loop: EventLoop,
+         connection: Connection, sequence: UInt64) {
         self.head = head
         self.body = body
+        self.bodyStream = bodyStream
         self.peer = peer
         self.loop = loop
         self.receivedAt = loop.now
         self.connection = connection
         self.sequence = sequence
     }
+
+    /// Bytes of body received: all of `body`, or what has streamed in so far.
+    public var bodyBytes: Int { bodyStream?.totalBytes ?? body.count }
 
     /// Answers the request; the first call wins. Safe from any thread.
     public func respond(_ response: HTTPResponse) {
@@ -52,6 +61,14 @@ public final class HTTPExchange: @unchecked Sendable {
 public protocol HTTPHandler: AnyObject, Sendable {
     /// Called on the connection's loop; answer exactly once with `exchange.respond`.
     func handle(_ exchange: HTTPExchange)
+    /// Whether this request's body is handed over as it arrives (`exchange.bodyStream`)
+    /// rather than whole; such bodies may be up to `HTTPLimits.maxBodyBytes`, the others
+    /// up to `HTTPServerSettings.maxBufferedBody`.
+    func streamsBody(_ head: HTTPRequestHead) -> Bool
+}
+
+extension HTTPHandler {
+    public func streamsBody(_ head: HTTPRequestHead) -> Bool { false }
 }
 
 public enum HTTPListenAddress: Sendable, Equatable {
@@ -70,6 +87,10 @@ public struct HTTPServerSettings: Sendable {
     public var maxPipelined = 16
     /// Unsent response bytes on one connection before it stops reading (backpressure).
     public var maxBufferedOutput = 1 << 20
+    /// Largest body held whole in memory; streamed bodies are bounded by `limits.maxBodyBytes`.
+    public var maxBufferedBody = Int.max
+    /// Body bytes a streamed request may have waiting for its consumer before reading stops.
+    public var streamWindow = 1 << 20
 
     public init(limits: HTTPLimits = .init(), headerTimeout: Duration = .seconds(10), bodyTimeout: Duration = .seconds(60),
                 keepaliveTimeout: Duration = .seconds(75), maxConnections: Int = 10_000, eventLoops: Int = 0) {

@@ -1,5 +1,6 @@
 // Supervisor: a pool of sandboxed workers per tenant — spawn on demand, reuse, reap when
 // idle, recycle, kill at the timeout, replace crashed workers with backoff, and stop all.
+// Streamed bodies pass through in DATA frames, as fast as the slower side takes them.
 // Confined to one event loop: call everything on that loop's thread.
 import EventLoop
 import Glibc
@@ -32,16 +33,24 @@ public final class Supervisor {
         let ticket: UInt64
         let task: String
         let body: [UInt8]
+        let upload: ByteChannel?
+        let download: ByteChannel?
         let completion: WorkerCompletion
         /// A queued request waits at most request_timeout for a worker (loop clock).
         var deadline: UInt64 = .max
 
-        init(ticket: UInt64, task: String, body: [UInt8], completion: @escaping WorkerCompletion) {
+        init(ticket: UInt64, task: String, body: [UInt8], upload: ByteChannel?, download: ByteChannel?,
+             completion: @escaping WorkerCompletion) {
             self.ticket = ticket
             self.task = task
             self.body = body
+            self.upload = upload
+            self.download = download
             self.completion = completion
         }
+
+        /// A streamed request has its worker to itself.
+        var streams: Bool { upload != nil || download != nil }
     }
 
     /// One tenant's workers and queue.
@@ -107,10 +116,12 @@ public final class Supervisor {
     // MARK: Requests
 
     /// Runs `task` with `body` in one of `tenant`'s workers and calls `completion` exactly
-    /// once, on the loop thread.
+    /// once, on the loop thread. With `upload`, the request body goes on with what that
+    /// channel yields; with `download`, a response the worker streams is handed over at its
+    /// head (`streamed`) and its body written into that channel.
     @discardableResult
-    public func submit(tenant: TenantIdentity, task: String, body: [UInt8],
-                       completion: @escaping WorkerCompletion) -> RequestTicket {
+    public func submit(tenant: TenantIdentity, task: String, body: [UInt8], upload: ByteChannel? = nil,
+                       download: ByteChannel? = nil, completion: @escaping WorkerCompletion) -> RequestTicket {
         loop.assertInLoop()
         nextRequestID += 1
         let ticket = RequestTicket(tenant: tenant.id, id: nextRequestID)
@@ -123,7 +134,8 @@ public final class Supervisor {
             return ticket
         }
         let pool = pool(for: tenant)
-        let pending = Pending(ticket: ticket.id, task: task, body: body, completion: completion)
+        let pending = Pending(ticket: ticket.id, task: task, body: body, upload: upload, download: download,
+                              completion: completion)
 
         if let worker = pool.workers.first(where: { $0.state == .idle && accepts($0) }) {
             start(pending, on: worker, in: pool)
@@ -136,7 +148,7 @@ public final class Supervisor {
             return ticket
         }
         // No idle worker and the pool is at its cap: pipeline onto the least loaded one.
-        if pool.workers.count >= settings.maxWorkersPerTenant, pool.queue.isEmpty, let worker = leastLoaded(pool) {
+        if pool.workers.count >= settings.maxWorkersPerTenant, pool.queue.isEmpty, !pending.streams, let worker = leastLoaded(pool) {
             start(pending, on: worker, in: pool)
             return ticket
         }
@@ -160,8 +172,16 @@ public final class Supervisor {
         if let pending = pool.queue.first(where: { $0.ticket == ticket.id }) {
             dequeue(pending, from: pool)?.completion(.failure(.cancelled))
         } else if let worker = pool.workers.first(where: { $0.inflight.contains { $0.ticket == ticket.id } }) {
-            worker.send(.cancel, requestID: ticket.id)
+            sendCancel(worker, ticket.id)
         }
+    }
+
+    private func sendCancel(_ worker: WorkerProcess, _ ticket: UInt64) {
+        guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), !worker.inflight[i].cancelSent else { return }
+        worker.inflight[i].cancelSent = true
+        // What the worker would still send of a streamed answer is dropped, not waited for.
+        worker.inflight[i].download?.cancel()
+        worker.send(.cancel, requestID: ticket)
     }
 
     // MARK: Lifecycle
@@ -264,8 +284,9 @@ public final class Supervisor {
             }
             guard spawn(in: pool) else { break }
         }
-        // What no idle or starting worker will take is pipelined onto busy ones.
-        while pool.queue.count > pool.starting, let worker = leastLoaded(pool) {
+        // What no idle or starting worker will take is pipelined onto busy ones; a streamed
+        // request waits for a worker of its own.
+        while pool.queue.count > pool.starting, !pool.queue[0].streams, let worker = leastLoaded(pool) {
             assignQueued(pool, to: worker)
         }
     }
@@ -277,7 +298,7 @@ public final class Supervisor {
     /// A worker may take another request: ready, not going away, below the pipeline depth
     /// and below its recycling count.
     private func accepts(_ w: WorkerProcess) -> Bool {
-        (w.state == .idle || w.state == .busy) && !w.expectingExit && w.inflight.count < settings.pipelineDepth
+        (w.state == .idle || w.state == .busy) && !w.expectingExit && w.inflight.count < settings.pipelineDepth && !w.streaming
             && (settings.maxRequestsPerWorker == 0 || w.assigned < settings.maxRequestsPerWorker)
     }
 
@@ -359,15 +380,95 @@ public final class Supervisor {
         worker.state = .busy
         worker.assigned += 1
         let deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
-        worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline))
-        worker.send(.request(Request(task: pending.task, body: pending.body)), requestID: pending.ticket)
+        worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline,
+                                     upload: pending.upload, download: pending.download))
+        worker.send(.request(Request(task: pending.task, body: pending.body, streamed: pending.upload != nil)),
+                    requestID: pending.ticket)
+        if let upload = pending.upload {
+            let ticket = pending.ticket
+            upload.onReadable(on: loop) { [weak self, weak worker] in
+                if let self, let worker { self.pumpUpload(worker, ticket) }
+            }
+            pumpUpload(worker, ticket)
+        }
+        if let download = pending.download {
+            download.onWritable(on: loop) { [weak self, weak worker] in
+                if let self, let worker { self.downloadRoom(worker, pending.ticket) }
+            }
+        }
     }
 
-    /// The oldest request in flight on `worker` is answered.
-    private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>) {
+    // MARK: Streamed bodies
+
+    /// Largest DATA frame sent to a worker.
+    static let dataFrameBytes = 64 * 1024
+
+    /// Forwards the upload's bytes to the worker while its socket takes them (at most about
+    /// a megabyte queued); resumes when the client sends more or the socket drains.
+    private func pumpUpload(_ worker: WorkerProcess, _ ticket: UInt64) {
+        guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), let upload = worker.inflight[i].upload else { return }
+        while worker.outboxBytes < 1 << 20 {
+            switch upload.read() {
+            case .bytes(let bytes):
+                var start = 0
+                while start < bytes.count {
+                    let end = min(bytes.count, start + Self.dataFrameBytes)
+                    worker.send(.data(Array(bytes[start..<end]), more: true), requestID: ticket)
+                    start = end
+                }
+                worker.inflight[i].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+            case .end:
+                worker.send(.data([], more: false), requestID: ticket)
+                worker.inflight[i].upload = nil
+                return
+            case .failed:
+                // The client went away mid-body: the worker drops what it has.
+                worker.inflight[i].upload = nil
+                sendCancel(worker, ticket)
+                return
+            case .empty:
+                return
+            }
+        }
+        worker.whenFlushed = { [weak self, weak worker] in
+            if let self, let worker { self.pumpUpload(worker, ticket) }
+        }
+    }
+
+    /// A streamed response's consumer has room again (or went away: then the worker is told
+    /// to stop, and what it still sends is read and dropped).
+    private func downloadRoom(_ worker: WorkerProcess, _ ticket: UInt64) {
+        guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), let download = worker.inflight[i].download else { return }
+        if download.isCancelled { sendCancel(worker, ticket) }
+        worker.inflight[i].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+        worker.resumeReading()
+    }
+
+    /// A piece of the streamed response to the oldest request on `worker`.
+    private func received(_ bytes: [UInt8], more: Bool, from worker: WorkerProcess, in pool: Pool) {
+        guard let download = worker.inflight[0].download else { return }
+        if !download.write(bytes) {
+            // The client reads slower than the worker writes: wait for it, without the clock running.
+            worker.inflight[0].deadline = .max
+            worker.pauseReading()
+        } else {
+            worker.inflight[0].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+        }
+        guard !more else { return }
+        download.finish()
+        worker.inflight[0].download = nil
+        finish(worker, in: pool, with: nil)
+    }
+
+    /// The oldest request in flight on `worker` is answered (`result` nil: its streamed
+    /// response has ended).
+    private func finish(_ worker: WorkerProcess, in pool: Pool, with result: Result<Response, WorkerFailure>?) {
         guard !worker.inflight.isEmpty else { return }
         accountCPUSoon(worker)
         let done = worker.inflight.removeFirst()
+        // An answer before the whole body was sent (a refusal): the rest is not wanted.
+        done.upload?.cancel()
+        if result != nil { done.download?.fail() }
         worker.served += 1
         pool.consecutiveFailures = 0
         if worker.inflight.isEmpty {
@@ -381,7 +482,7 @@ public final class Supervisor {
                 worker.idleSince = loop.now
             }
         }
-        done.completion(result)
+        if let result { done.completion?(result) }
         dispatch(pool)
     }
 
@@ -454,13 +555,24 @@ public final class Supervisor {
             worker.wasReady = true
             log.debug("worker_ready", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
             if stopping { retire(worker, reason: .shutdown) } else { dispatch(pool) }
-        case (.busy, .response(let response)) where requestID == worker.inflight.first?.ticket:
-            finish(worker, in: pool, with: .success(response))
+        case (.busy, .response(let response)) where requestID == worker.inflight.first?.ticket && !worker.inflight[0].responding:
+            guard response.streamed else { return finish(worker, in: pool, with: .success(response)) }
+            guard worker.inflight[0].download != nil, worker.inflight[0].upload == nil else {
+                return protocolViolation(worker, "a streamed response to a request that cannot take one")
+            }
+            worker.inflight[0].responding = true
+            let completion = worker.inflight[0].completion
+            worker.inflight[0].completion = nil
+            completion?(.success(response))
+        case (.busy, .data(let bytes, let more)) where requestID == worker.inflight.first?.ticket && worker.inflight[0].responding:
+            received(bytes, more: more, from: worker, in: pool)
         case (.busy, .error(let error)) where requestID == worker.inflight.first?.ticket:
+            // Mid-stream, the consumer already has the head: its channel fails instead.
+            if worker.inflight[0].responding { worker.inflight[0].download?.fail() }
             finish(worker, in: pool, with: .failure(error.code == .cancelled ? .cancelled : .task(error)))
         case (_, .pong):
             break
-        case (.draining, .response), (.draining, .error):
+        case (.draining, .response), (.draining, .error), (.draining, .data):
             break  // answer to a request that timed out or was cancelled; nobody waits
         default:
             protocolViolation(worker, "unexpected frame in state \(worker.state.rawValue): \(message)")
@@ -529,7 +641,11 @@ public final class Supervisor {
     private func failInflight(_ worker: WorkerProcess, _ failure: WorkerFailure) {
         let all = worker.inflight
         worker.inflight.removeAll()
-        for r in all { r.completion(.failure(failure)) }
+        for r in all {
+            r.upload?.cancel()
+            r.download?.fail()
+            r.completion?(.failure(failure))
+        }
     }
 
     /// Reads the worker's CPU time once at the end of this loop turn, however many of its

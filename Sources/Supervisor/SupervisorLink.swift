@@ -16,19 +16,23 @@ public struct SupervisorLink: Sendable {
         var cancelled = false
     }
 
-    /// Runs the request; `completion` is called once, on the supervisor's loop.
-    public func submit(tenant: TenantIdentity, task: String, body: [UInt8],
+    /// Runs the request; `completion` is called once, on the supervisor's loop. `upload`
+    /// and `download` stream bodies as `Supervisor.submit` describes.
+    public func submit(tenant: TenantIdentity, task: String, body: [UInt8], upload: ByteChannel? = nil,
+                       download: ByteChannel? = nil,
                        completion: @escaping @Sendable (Result<Response, WorkerFailure>) -> Void) -> Ticket {
         let ticket = Ticket()
         let b = bound
         // On the supervisor's own loop (requests accepted there) there is no hop at all.
         if b.loop.inLoop {
-            ticket.value = b.value.submit(tenant: tenant, task: task, body: body, completion: completion)
+            ticket.value = b.value.submit(tenant: tenant, task: task, body: body, upload: upload, download: download,
+                                          completion: completion)
             return ticket
         }
         b.loop.execute {
             guard !ticket.cancelled else { return completion(.failure(.cancelled)) }
-            ticket.value = b.value.submit(tenant: tenant, task: task, body: body, completion: completion)
+            ticket.value = b.value.submit(tenant: tenant, task: task, body: body, upload: upload, download: download,
+                                          completion: completion)
         }
         return ticket
     }

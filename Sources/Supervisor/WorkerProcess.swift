@@ -11,9 +11,17 @@ final class WorkerProcess {
     /// A request sent to the worker and not answered yet.
     struct InFlight {
         let ticket: UInt64
-        let completion: WorkerCompletion
-        /// When it times out (loop clock).
-        let deadline: UInt64
+        /// Nil once called: a streamed response is handed over at its head, its body follows.
+        var completion: WorkerCompletion?
+        /// When it times out (loop clock); a streamed body moves it on with each piece.
+        var deadline: UInt64
+        /// The request body still streaming from the client into the worker.
+        var upload: ByteChannel?
+        /// Where a streamed response body goes, if the caller takes one.
+        var download: ByteChannel?
+        /// The response head came with `more`: DATA frames follow.
+        var responding = false
+        var cancelSent = false
     }
 
     let tenant: TenantIdentity
@@ -53,6 +61,14 @@ final class WorkerProcess {
     private var exitToken: LoopToken?
     private var stderrPartial: [UInt8] = []
     private var wantsWrite = false
+    /// Reading is paused while a streamed response's consumer is behind.
+    private var readPaused = false
+    /// Run once when everything queued has been written (an upload waits for room).
+    var whenFlushed: (() -> Void)?
+    /// Bytes queued for the worker and not yet written.
+    var outboxBytes: Int { outbox.count - outboxSent }
+    /// A request with a streamed body in flight: nothing else is sent meanwhile.
+    var streaming: Bool { inflight.contains { $0.upload != nil || $0.download != nil } }
 
     private static let maxStderrLine = 1024
 
@@ -174,11 +190,27 @@ final class WorkerProcess {
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { drainSocket() }
     }
 
+    /// Stops taking frames from the worker (its socket buffer then fills and its writes
+    /// block) until `resumeReading`.
+    func pauseReading() {
+        guard !readPaused else { return }
+        readPaused = true
+        updateInterest()
+    }
+
+    func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        updateInterest()
+        drainSocket()
+    }
+
     /// Reads everything the worker has sent. Returns at would-block or end of stream.
     private func drainSocket() {
         guard socketToken != nil else { return }
+        guard decodeFrames() else { return }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while socketToken != nil {
+        while socketToken != nil && !readPaused {
             let n: Int?
             do {
                 n = try buffer.withUnsafeMutableBytes { (raw) throws(Errno) -> Int? in try socket.read(into: raw) }
@@ -192,17 +224,23 @@ final class WorkerProcess {
                 return
             }
             buffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-            while socketToken != nil {
-                do {
-                    guard let frame = try decoder.next() else { break }
-                    let message = try Message(frame: frame)
-                    owner?.worker(self, said: message, requestID: frame.requestID)
-                } catch {
-                    lost("protocol error: \(error)")
-                    return
-                }
+            guard decodeFrames() else { return }
+        }
+    }
+
+    /// Hands over the frames already received; false if the connection is gone.
+    private func decodeFrames() -> Bool {
+        while socketToken != nil && !readPaused {
+            do {
+                guard let frame = try decoder.next() else { break }
+                let message = try Message(frame: frame)
+                owner?.worker(self, said: message, requestID: frame.requestID)
+            } catch {
+                lost("protocol error: \(error)")
+                return false
             }
         }
+        return socketToken != nil
     }
 
     private func flush() {
@@ -225,12 +263,23 @@ final class WorkerProcess {
         outbox.removeAll(keepingCapacity: outbox.capacity <= 1 << 20)
         outboxSent = 0
         setWriteInterest(false)
+        if let next = whenFlushed {
+            whenFlushed = nil
+            next()
+        }
     }
 
     private func setWriteInterest(_ on: Bool) {
-        guard on != wantsWrite, let token = socketToken else { return }
+        guard on != wantsWrite else { return }
         wantsWrite = on
-        try? loop.setInterest(token, fd: socket.rawValue, on ? [.readable, .writable] : .readable)
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        guard let token = socketToken else { return }
+        var interest: IOEvents = readPaused ? [] : .readable
+        if wantsWrite { interest.insert(.writable) }
+        try? loop.setInterest(token, fd: socket.rawValue, interest)
     }
 
     /// The socket is unusable or the worker broke the protocol: it is killed (a malformed

@@ -1,8 +1,10 @@
 // Tenant file paths and the bodies of the built-in file tasks (`files.get`,
 // `files.put`, `files.delete`, `files.list`), between the dispatcher and a worker.
 // docs/PROTOCOL.md.
-//   files.get     path                         → the file's bytes
-//   files.put     u16 path length, path, u64 quota bytes, u64 bytes used, content
+//   files.get     path                         → the file's bytes; from 256 KiB on a streamed
+//                                                response: u64 size, then the bytes in DATA
+//   files.put     u16 path length, path, u64 quota bytes, u64 bytes used, u64 length
+//                 (all ones: unknown), streamed: the content follows in DATA frames
 //                                              → u64 size, i64 change of the volume's bytes
 //   files.delete  path                         → i64 change of the volume's bytes (negative)
 //   files.list    prefix                       → per file: path, NUL, decimal size, NUL
@@ -32,17 +34,23 @@ public enum FilePath {
         return nil
     }
 
-    public static func put(path: String, quota: UInt64, used: UInt64, content: [UInt8]) -> [UInt8] {
+    /// The head of a streamed `files.put`; `length` nil when the client did not say.
+    public static func put(path: String, quota: UInt64, used: UInt64, length: Int?) -> [UInt8] {
         let p = Array(path.utf8)
-        return [UInt8(p.count >> 8), UInt8(p.count & 0xFF)] + p + u64(quota) + u64(used) + content
+        return [UInt8(p.count >> 8), UInt8(p.count & 0xFF)] + p + u64(quota) + u64(used) + u64(length.map { UInt64($0) } ?? .max)
     }
 
-    public static func decodePut(_ body: [UInt8]) -> (path: String, quota: UInt64, used: UInt64, content: ArraySlice<UInt8>)? {
+    public static func decodePut(_ body: [UInt8]) -> (path: String, quota: UInt64, used: UInt64, length: UInt64?)? {
         guard body.count >= 2 else { return nil }
         let n = Int(body[0]) << 8 | Int(body[1])
-        guard body.count >= 2 + n + 16 else { return nil }
-        return (String(decoding: body[2..<(2 + n)], as: UTF8.self), read64(body, 2 + n), read64(body, 10 + n), body[(18 + n)...])
+        guard body.count == 2 + n + 24 else { return nil }
+        let length = read64(body, 18 + n)
+        return (String(decoding: body[2..<(2 + n)], as: UTF8.self), read64(body, 2 + n), read64(body, 10 + n),
+                length == .max ? nil : length)
     }
+
+    /// Files up to this size are answered in one piece; larger ones stream.
+    public static let streamFrom = 256 * 1024
 
     public static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8((v >> (56 - 8 * UInt64($0))) & 0xFF) } }
 

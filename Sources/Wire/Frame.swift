@@ -37,16 +37,31 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case pong = 6
     case cancel = 7
     case goaway = 8
+    /// A piece of a streamed request or response body (see `Frame.more`).
+    case data = 9
+
+    /// The flag bits this type may carry: `more` on the frames that can start or continue a
+    /// streamed body, nothing on the others.
+    var allowedFlags: UInt16 {
+        switch self {
+        case .request, .response, .data: Frame.more
+        default: 0
+        }
+    }
 }
 
 /// One frame: header fields plus the raw payload. `Message` gives the payload its typed meaning.
 public struct Frame: Sendable, Equatable {
     public var type: FrameType
-    /// No flag bits are defined in version 1; a peer rejects any set bit.
+    /// `Frame.more` on REQUEST, RESPONSE and DATA; a peer rejects any other set bit.
     public var flags: UInt16
     /// Which request this frame belongs to; 0 for connection-level frames.
     public var requestID: UInt64
     public var payload: [UInt8]
+
+    /// Flag bit 0 on REQUEST, RESPONSE and DATA: the body goes on in DATA frames with the
+    /// same request id; the DATA frame without it is the last.
+    public static let more: UInt16 = 0x0001
 
     public init(type: FrameType, flags: UInt16 = 0, requestID: UInt64 = 0, payload: [UInt8] = []) {
         self.type = type
@@ -88,7 +103,7 @@ struct FrameHeader: Sendable, Equatable {
         let rawType = bytes[offset + 3]
         guard let type = FrameType(rawValue: rawType) else { throw .unknownType(rawType) }
         let flags = bytes.readUInt16(at: offset + 4)
-        guard flags == 0 else { throw .unknownFlags(flags) }
+        guard flags & ~type.allowedFlags == 0 else { throw .unknownFlags(flags) }
         guard bytes[offset + 6] == 0, bytes[offset + 7] == 0 else { throw .reservedNotZero }
         return FrameHeader(
             type: type, flags: flags,

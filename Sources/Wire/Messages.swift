@@ -16,6 +16,8 @@ public enum Message: Sendable, Equatable {
     /// Empty payload; the frame's request id says which request to abandon.
     case cancel
     case goaway(GoAway)
+    /// Both directions: the next piece of request `id`'s streamed body; `more` is false on the last.
+    case data([UInt8], more: Bool)
 
     /// The frame type this message travels in.
     public var type: FrameType {
@@ -28,6 +30,17 @@ public enum Message: Sendable, Equatable {
         case .pong: .pong
         case .cancel: .cancel
         case .goaway: .goaway
+        case .data: .data
+        }
+    }
+
+    /// The header's flags: `more` when a body goes on in DATA frames.
+    public var flags: UInt16 {
+        switch self {
+        case .request(let r): r.streamed ? Frame.more : 0
+        case .response(let r): r.streamed ? Frame.more : 0
+        case .data(_, let more): more ? Frame.more : 0
+        default: 0
         }
     }
 
@@ -49,12 +62,13 @@ public enum Message: Sendable, Equatable {
 
         case .request:
             let task = try reader.readTask()
-            self = .request(Request(task: task, body: reader.readRest()))
+            self = .request(Request(task: task, body: reader.readRest(), streamed: frame.flags & Frame.more != 0))
 
         case .response:
             let cpuMicros = try reader.readUInt64("cpuMicros")
             let maxRSSKiB = try reader.readUInt64("maxRSSKiB")
-            self = .response(Response(cpuMicros: cpuMicros, maxRSSKiB: maxRSSKiB, body: reader.readRest()))
+            self = .response(Response(cpuMicros: cpuMicros, maxRSSKiB: maxRSSKiB, body: reader.readRest(),
+                                      streamed: frame.flags & Frame.more != 0))
 
         case .error:
             let code = ErrorCode(rawValue: try reader.readUInt16("code"))
@@ -78,15 +92,18 @@ public enum Message: Sendable, Equatable {
                 throw reader.malformed("unknown goaway reason \(raw)")
             }
             self = .goaway(GoAway(reason: reason))
+
+        case .data:
+            self = .data(reader.readRest(), more: frame.flags & Frame.more != 0)
         }
     }
 
-    /// This message as a frame (flags 0).
+    /// This message as a frame.
     public func frame(requestID: UInt64) -> Frame {
         var payload: [UInt8] = []
         payload.reserveCapacity(payloadCount)
         appendPayload(to: &payload)
-        return Frame(type: type, flags: 0, requestID: requestID, payload: payload)
+        return Frame(type: type, flags: flags, requestID: requestID, payload: payload)
     }
 
     /// Appends header and payload straight to `out`, with one capacity reservation and no intermediate
@@ -100,7 +117,7 @@ public enum Message: Sendable, Equatable {
         let count = payloadCount
         let length = payloadLength(count)
         out.reserveAppending(Wire.headerSize + count)
-        out.appendHeader(type: type, flags: 0, requestID: requestID, length: length)
+        out.appendHeader(type: type, flags: flags, requestID: requestID, length: length)
         appendPayload(to: &out)
     }
 
@@ -121,6 +138,8 @@ public enum Message: Sendable, Equatable {
             return 0
         case .goaway:
             return 1
+        case .data(let bytes, _):
+            return bytes.count
         }
     }
 
@@ -151,6 +170,8 @@ public enum Message: Sendable, Equatable {
             break
         case .goaway(let goaway):
             out.append(goaway.reason.rawValue)
+        case .data(let bytes, _):
+            out.append(contentsOf: bytes)
         }
     }
 }
@@ -188,15 +209,18 @@ public struct Hello: Sendable, Equatable {
 
 /// REQUEST: run `task` on `body`.
 /// Payload: task (u16 length + 1...64 bytes of [a-z0-9_.-]), then the body as all remaining bytes.
+/// With `streamed` (flag `more`) the body goes on in DATA frames.
 public struct Request: Sendable, Equatable {
     public static let maxTaskBytes = 64
 
     public var task: String
     public var body: [UInt8]
+    public var streamed: Bool
 
-    public init(task: String, body: [UInt8] = []) {
+    public init(task: String, body: [UInt8] = [], streamed: Bool = false) {
         self.task = task
         self.body = body
+        self.streamed = streamed
     }
 
     /// Whether `task` is a name the decoder accepts (senders can check before encoding).
@@ -220,15 +244,18 @@ public struct Request: Sendable, Equatable {
 
 /// RESPONSE: the task's output and what it cost.
 /// Payload: cpuMicros u64, maxRSSKiB u64, then the body as all remaining bytes.
+/// With `streamed` (flag `more`) the body goes on in DATA frames.
 public struct Response: Sendable, Equatable {
     public var cpuMicros: UInt64
     public var maxRSSKiB: UInt64
     public var body: [UInt8]
+    public var streamed: Bool
 
-    public init(cpuMicros: UInt64, maxRSSKiB: UInt64, body: [UInt8] = []) {
+    public init(cpuMicros: UInt64, maxRSSKiB: UInt64, body: [UInt8] = [], streamed: Bool = false) {
         self.cpuMicros = cpuMicros
         self.maxRSSKiB = maxRSSKiB
         self.body = body
+        self.streamed = streamed
     }
 }
 

@@ -7,7 +7,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupportedVersion(UInt8)
     /// The header's type byte is not a `FrameType` this version knows.
     case unknownType(UInt8)
-    /// A flag bit is set that this version does not define (none are defined in version 1).
+    /// A flag bit is set that this version does not define for the frame's type.
     case unknownFlags(UInt16)
     /// Header bytes 6..<8 are not zero.
     case reservedNotZero

@@ -59,10 +59,27 @@ final class Connection {
     /// The next frame; blocks (after writing everything queued) until one is there.
     func receive() throws(ConnectionClosed) -> (Message, UInt64) {
         if !inbox.isEmpty { return inbox.removeFirst() }
+        return try receiveFromSocket()
+    }
+
+    private func receiveFromSocket() throws(ConnectionClosed) -> (Message, UInt64) {
         while true {
             if let next = try decodeNext() { return next }
             try flush()
             try fill()
+        }
+    }
+
+    /// The next piece of request `id`'s streamed body (blocking), nil if the request was
+    /// cancelled. Other frames that arrive meanwhile are handled as while busy.
+    func nextBodyChunk(of id: UInt64) throws(ConnectionClosed) -> (bytes: [UInt8], more: Bool)? {
+        while true {
+            let (message, rid) = try receiveFromSocket()
+            switch message {
+            case .data(let bytes, let more) where rid == id: return (bytes, more)
+            case .cancel where rid == id: return nil
+            default: try handleWhileBusy(message, requestID: rid)
+            }
         }
     }
 
@@ -95,6 +112,7 @@ final class Connection {
         case .cancel: cancelled.insert(requestID)
         case .ping(let nonce): send(.pong(nonce: nonce), requestID: requestID)
         case .request, .goaway: inbox.append((message, requestID))  // in order, after this one
+        case .data: break  // the rest of a body whose request already finished
         default: throw ConnectionClosed(reason: "unexpected \(message.kind) frame while busy", clean: false)
         }
     }
@@ -140,6 +158,7 @@ extension Message {
         case .pong: "PONG"
         case .cancel: "CANCEL"
         case .goaway: "GOAWAY"
+        case .data: "DATA"
         }
     }
 }

@@ -1,7 +1,8 @@
 // The built-in file tasks (bodies in Wire/FilesCodec.swift): files in the tenant's
-// volume, served inside the jail, where "/" is the volume. A write goes to a temporary
-// file that is renamed over the old one only once it is complete and on disk, so a
-// refused or failed write leaves the previous file intact. Sizes are counted in 4 KiB
+// volume, served inside the jail, where "/" is the volume. Contents stream in and out in
+// 64 KiB pieces, so a file's size is bounded by the disk, not by memory. A write goes to a
+// temporary file that is renamed over the old one only once it is complete and on disk,
+// so a refused, failed or abandoned write leaves the previous file intact. Sizes are counted in 4 KiB
 // blocks, as the daemon's storage scan counts them.
 import CBulkhead
 import Glibc
@@ -9,10 +10,9 @@ import Wire
 
 enum FileTasks {
     static var all: [(String, TaskHandler)] { [
-        ("files.get", { request throws(TaskError) in try get(try path(request.body)) }),
         ("files.put", { request throws(TaskError) in
-            guard let put = FilePath.decodePut(request.body) else { throw .badRequest("malformed files.put") }
-            return try write(try path(Array(put.path.utf8)), put.content, quota: put.quota, used: put.used)
+            guard request.streamed, let put = FilePath.decodePut(request.body) else { throw .badRequest("malformed files.put") }
+            return try write(try path(Array(put.path.utf8)), request, length: put.length, quota: put.quota, used: put.used)
         }),
         ("files.delete", { request throws(TaskError) in try delete(try path(request.body)) }),
         ("files.list", { request throws(TaskError) in
@@ -31,6 +31,10 @@ enum FileTasks {
         }),
     ] }
 
+    static var streaming: [(String, StreamingTaskHandler)] { [
+        ("files.get", { request, stream throws(TaskError) in try get(try path(request.body), stream) }),
+    ] }
+
     static func path(_ body: [UInt8]) throws(TaskError) -> String {
         let p = String(decoding: body, as: UTF8.self)
         if let problem = FilePath.check(p) { throw .badRequest(problem) }
@@ -39,34 +43,55 @@ enum FileTasks {
 
     static func blocks(_ size: Int64) -> Int64 { (size + 4095) / 4096 * 4096 }
 
-    static func get(_ path: String) throws(TaskError) -> [UInt8] {
+    /// Pieces read from a file and sent as one DATA frame each.
+    static let chunkBytes = 64 * 1024
+
+    /// A small file in one answer; a larger one streamed, exactly as long as it was when
+    /// opened (a file cut shorter meanwhile fails the stream rather than sending less).
+    static func get(_ path: String, _ stream: ResponseStream) throws(TaskError) -> [UInt8] {
         let fd = open("/" + path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? .notFound("no file \(path)") : failure("open") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .notFound("no file \(path)") }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        let size = Int(st.st_size)
+        let streamed = size >= FilePath.streamFrom
+        if streamed { stream.start(head: FilePath.u64(UInt64(size))) }
+        var out = [UInt8](repeating: 0, count: streamed ? chunkBytes : size)
         var done = 0
-        while done < out.count {
-            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            done += n
+        while done < size {
+            let want = min(out.count, size - done)
+            var got = 0
+            while got < want {
+                let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, want - got) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                got += n
+            }
+            done += got
+            guard streamed else { return Array(out[..<done]) }
+            guard got == want else { throw .failed("\(path) became shorter while it was read") }
+            try stream.write(Array(out[..<got]))
         }
-        return Array(out[..<done])
+        return streamed ? [] : out
     }
 
-    static func write(_ path: String, _ content: ArraySlice<UInt8>, quota: UInt64, used: UInt64) throws(TaskError) -> [UInt8] {
+    /// Streams the body into a temporary file that replaces `path` once complete and on
+    /// disk. The size limits are checked against the announced length before a byte is
+    /// written, and against what has arrived as it arrives.
+    static func write(_ path: String, _ request: borrowing TaskRequest, length: UInt64?, quota: UInt64,
+                      used: UInt64) throws(TaskError) -> [UInt8] {
         var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
-           UInt64(content.count) > UInt64(limit.rlim_cur) {
-            throw .tooLarge("the file is larger than this worker's max_file_size")
-        }
+        let maxSize: UInt64 = getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max
+            ? UInt64(limit.rlim_cur) : .max
+        func tooLarge() -> TaskError { .tooLarge("the file is larger than this worker's max_file_size") }
         var old = stat()
         let oldBlocks: Int64 = lstat("/" + path, &old) == 0 && (old.st_mode & S_IFMT) == S_IFREG ? Int64(old.st_blocks) * 512 : 0
-        let newBlocks = blocks(Int64(content.count))
-        if Int64(used) - oldBlocks + newBlocks > Int64(quota) {
-            throw .quotaExceeded("the volume would exceed its storage quota of \(quota) bytes")
+        func fits(_ size: UInt64) -> Bool { Int64(used) - oldBlocks + blocks(Int64(min(size, UInt64(Int64.max / 2)))) <= Int64(quota) }
+        func overQuota() -> TaskError { .quotaExceeded("the volume would exceed its storage quota of \(quota) bytes") }
+        if let length {
+            guard length <= maxSize else { throw tooLarge() }
+            guard fits(length) else { throw overQuota() }
         }
         // Parents, as the tenant's own directories.
         var dir = ""
@@ -79,26 +104,43 @@ enum FileTasks {
         let temp = (dir.isEmpty ? "" : dir) + "/.bulkhead-tmp-" + String(random, radix: 16)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure("create") }
-        var ok = true
-        content.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { ok = false; return }
-                done += n
+        var written: UInt64 = 0
+        do throws(TaskError) {
+            while let chunk = try request.nextChunk() {
+                written += UInt64(chunk.count)
+                guard written <= maxSize else { throw tooLarge() }
+                guard fits(written) else { throw overQuota() }
+                guard writeAll(fd, chunk) else { throw failure("write") }
             }
-        }
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(temp, "/" + path) == 0 else {
+            guard fsync(fd) == 0 else { throw failure("fsync") }
+        } catch {
+            close(fd)
             unlink(temp)
-            throw failure("write")
+            throw error
+        }
+        close(fd)
+        guard rename(temp, "/" + path) == 0 else {
+            unlink(temp)
+            throw failure("rename")
         }
         // The rename itself on disk: fsync the directory.
         let d = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if d >= 0 { fsync(d); close(d) }
-        return FilePath.u64(UInt64(content.count)) + FilePath.u64(UInt64(bitPattern: newBlocks - oldBlocks))
+        let newBlocks = blocks(Int64(written))
+        return FilePath.u64(written) + FilePath.u64(UInt64(bitPattern: newBlocks - oldBlocks))
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                done += n
+            }
+            return true
+        }
     }
 
     static func delete(_ path: String) throws(TaskError) -> [UInt8] {

@@ -10,7 +10,7 @@ import Wire
 ///     worker.register("hello") { request throws(TaskError) in Array("hi".utf8) }
 ///     worker.run()
 public struct Worker {
-    private var tasks: [String: TaskHandler] = [:]
+    private var tasks: [String: StreamingTaskHandler] = [:]
     private var preJailHooks: [(String) throws -> Void] = []
     private let agent: String
 
@@ -21,13 +21,20 @@ public struct Worker {
 
     public init(agent: String = "bulkhead-worker") {
         self.agent = agent
-        for (name, handler) in DictTasks.all + FileTasks.all { tasks[name] = handler }
+        for (name, handler) in DictTasks.all + FileTasks.all { tasks[name] = Self.plain(handler) }
+        for (name, handler) in FileTasks.streaming { tasks[name] = handler }
     }
 
     /// Registers task `name` (1–64 characters of a-z 0-9 _ . -).
     public mutating func register(_ name: String, _ handler: @escaping TaskHandler) {
         precondition(Request.isValidTask(name), "invalid task name \(name)")
-        tasks[name] = handler
+        tasks[name] = Self.plain(handler)
+    }
+
+    /// A task that answers in one piece, as one that could stream.
+    private static func plain(_ handler: @escaping TaskHandler) -> StreamingTaskHandler {
+        func run(_ request: borrowing TaskRequest, _ stream: ResponseStream) throws(TaskError) -> [UInt8] { try handler(request) }
+        return run
     }
 
     /// Runs before the jail, as root, outside the chroot, with the tenant id: load
@@ -109,8 +116,8 @@ public struct Worker {
                 connection.finished(id)
                 connection.send(answer, requestID: id)
                 try connection.flushIfIdle()
-            case .cancel:
-                break  // the request already finished; its answer is on the way
+            case .cancel, .data:
+                break  // the request already finished; its answer is on the way (or it streamed)
             case .ping(let nonce):
                 connection.send(.pong(nonce: nonce), requestID: id)
             case .goaway:
@@ -128,14 +135,18 @@ public struct Worker {
         }
         let before = Usage.now()
         let outcome: Result<[UInt8], TaskError>
+        let stream = ResponseStream(connection: connection, id: id)
         do {
-            let taskRequest = TaskRequest(tenantID: tenantID, requestID: id, body: request.body, connection: connection)
-            outcome = .success(try handler(taskRequest))
+            let taskRequest = TaskRequest(tenantID: tenantID, requestID: id, body: request.body, streamed: request.streamed,
+                                          connection: connection)
+            outcome = .success(try handler(taskRequest, stream))
         } catch {
             outcome = .failure(error)
         }
         let after = Usage.now()
         switch outcome {
+        case .success where stream.started:
+            return .data([], more: false)  // the end of the streamed answer
         case .success(let body):
             return .response(Response(cpuMicros: after.cpuMicros &- before.cpuMicros, maxRSSKiB: after.maxRSSKiB, body: body))
         case .failure(.badRequest(let m)): return .error(ErrorMessage(code: .badRequest, message: m))

@@ -230,11 +230,16 @@ enum Daemon {
     }
 
     static func httpSettings(_ config: Config) -> HTTPServerSettings {
+        // Bodies held whole stop at max_body_bytes; a file upload streams to the worker and
+        // is bounded by what a worker may write (max_file_size) and the tenant's quota.
         var limits = HTTPLimits()
-        limits.maxBodyBytes = Int(config.server.maxBodyBytes)
-        return HTTPServerSettings(limits: limits, headerTimeout: config.server.headerTimeout, bodyTimeout: config.server.bodyTimeout,
-                                  keepaliveTimeout: config.server.keepaliveTimeout, maxConnections: config.server.maxConnections,
-                                  eventLoops: config.server.eventLoops)
+        let buffered = Int(clamping: config.server.maxBodyBytes)
+        limits.maxBodyBytes = max(buffered, Int(clamping: config.sandbox.maxFileSize))
+        var settings = HTTPServerSettings(limits: limits, headerTimeout: config.server.headerTimeout, bodyTimeout: config.server.bodyTimeout,
+                                          keepaliveTimeout: config.server.keepaliveTimeout, maxConnections: config.server.maxConnections,
+                                          eventLoops: config.server.eventLoops)
+        settings.maxBufferedBody = buffered
+        return settings
     }
 
     /// `[ratelimit]` and `[quota]` as the limits of a tenant without overrides.

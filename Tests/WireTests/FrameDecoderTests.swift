@@ -10,7 +10,7 @@ struct FrameEncodingTests {
         #expect(Wire.supportedVersions == 1...1)
         #expect(Wire.headerSize == 20)
         #expect(Wire.defaultMaxPayload == 16 * 1024 * 1024)
-        #expect(FrameType.allCases.map(\.rawValue) == Array(1...8))
+        #expect(FrameType.allCases.map(\.rawValue) == Array(1...9))
     }
 
     @Test func headerLayoutIsBigEndian() {
@@ -158,7 +158,9 @@ struct FrameDecoderTests {
             ("version 2", rawHeader(version: 2), .unsupportedVersion(2)),
             ("version 255", rawHeader(version: 255), .unsupportedVersion(255)),
             ("type 0", rawHeader(type: 0), .unknownType(0)),
-            ("type 9", rawHeader(type: 9), .unknownType(9)),
+            ("type 10", rawHeader(type: 10), .unknownType(10)),
+            ("more on PING", rawHeader(type: 5, flags: 0x0001), .unknownFlags(0x0001)),
+            ("flag bit 1 on DATA", rawHeader(type: 9, flags: 0x0002), .unknownFlags(0x0002)),
             ("type 255", rawHeader(type: 255), .unknownType(255)),
             ("flag bit 0", rawHeader(flags: 0x0001), .unknownFlags(0x0001)),
             ("flag bit 15", rawHeader(flags: 0x8000), .unknownFlags(0x8000)),

@@ -15,6 +15,7 @@ private let canonical: [FrameType: (message: Message, requestID: UInt64)] = [
     .pong: (.pong(nonce: 0x0102_0304_0506_0708), 0),
     .cancel: (.cancel, 7),
     .goaway: (.goaway(GoAway(reason: .drain)), 0),
+    .data: (.data(Array("ok".utf8), more: true), 7),
 ]
 
 private func goldenBytes(_ type: FrameType) throws -> [UInt8] {

@@ -37,7 +37,7 @@ struct MessageTests {
         let frames = try decodeAll(wire)
         try #require(frames.count == 1)
         #expect(frames[0].requestID == sample.requestID)
-        #expect(frames[0].flags == 0)
+        #expect(frames[0].flags == sample.message.flags)
         #expect(try Message(frame: frames[0]) == sample.message)
     }
 
@@ -49,6 +49,7 @@ struct MessageTests {
         switch sample.message {
         case .request(let request): structured = payload.count - request.body.count
         case .response(let response): structured = payload.count - response.body.count
+        case .data: structured = 0  // all body
         default: structured = payload.count
         }
         for cut in 0..<structured {
@@ -58,13 +59,26 @@ struct MessageTests {
 
     @Test("trailing bytes are malformed", arguments: Samples.small.filter {
         switch $0.message {
-        case .request, .response: false
+        case .request, .response, .data: false
         default: true
         }
     })
     func trailingGarbage(sample: Sample) {
         for extra in [[0x00], [0xFF], [0x42, 0x48, 0x01]] as [[UInt8]] {
             expectMalformed(sample.frame.type, sample.frame.payload + extra)
+        }
+    }
+
+    @Test func moreIsOnlyOnStreamedFrames() throws {
+        #expect(Message.request(Request(task: "t")).flags == 0)
+        #expect(Message.request(Request(task: "t", streamed: true)).flags == Frame.more)
+        #expect(Message.data([1], more: false).flags == 0)
+        #expect(Message.data([1], more: true).flags == Frame.more)
+        // `more` on a frame that cannot stream is refused by the decoder.
+        for type in FrameType.allCases where ![.request, .response, .data].contains(type) {
+            var decoder = FrameDecoder()
+            decoder.feed(Frame(type: type, flags: Frame.more, payload: []).encoded)
+            #expect(decoder.nextError() == .unknownFlags(Frame.more))
         }
     }
 

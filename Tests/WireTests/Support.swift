@@ -106,6 +106,11 @@ enum Samples {
         Sample(name: "pong max", message: .pong(nonce: .max), requestID: 5),
         Sample(name: "pong canonical", message: .pong(nonce: 0x0102_0304_0506_0708), requestID: 0),
 
+        Sample(name: "data more", message: .data(Array("chunk".utf8), more: true), requestID: 7),
+        Sample(name: "data last empty", message: .data([], more: false), requestID: 7),
+        Sample(name: "request streamed", message: .request(Request(task: "files.put", body: [1, 2], streamed: true)), requestID: 3),
+        Sample(name: "response streamed", message: .response(Response(cpuMicros: 1, maxRSSKiB: 2, body: [9], streamed: true)),
+               requestID: 3),
         Sample(name: "cancel", message: .cancel, requestID: 7),
         Sample(name: "cancel max id", message: .cancel, requestID: .max),
     ] + GoAway.Reason.allCases.map {
