@@ -28,7 +28,11 @@ final class Connection {
     private var download: (channel: ByteChannel, closing: Bool)?
 
     /// Requests handed to the handler, in order; a slot gets its response when ready.
-    private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?, isHead: Bool)] = []
+    private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?, isHead: Bool, safe: Bool)] = []
+    /// A pipelined request that may not run beside those in flight (RFC 9112 §9.3.2: only
+    /// safe methods are processed in parallel), dispatched once they are answered.
+    private var held: (head: HTTPRequestHead, stream: Bool, body: [UInt8])?
+    private var parsing = false
     private var nextSequence: UInt64 = 0
 
     private var output = OutputQueue()
@@ -46,7 +50,11 @@ final class Connection {
     private var lingering = false
     private var errorClose = false
     /// An upload is read to its end even when no further request will be.
-    private var reading: Bool { (acceptingRequests || upload != nil) && !paused && !uploadBlocked }
+    private var reading: Bool {
+        guard !paused && !uploadBlocked && held == nil else { return false }
+        if upload != nil { return true }
+        return acceptingRequests && !slots.contains { $0.response == nil && !$0.safe }
+    }
 
     /// What the current deadline is for, and when (loop clock). `sending`: a streamed
     /// response waits for the client to read.
@@ -112,6 +120,9 @@ final class Connection {
     }
 
     private func parse() {
+        guard !parsing else { return }  // called back from inside a dispatch: the loop below goes on
+        parsing = true
+        defer { parsing = false }
         while reading && !closed {
             let event: HTTPEvent?
             do { event = try parser.next() } catch {
@@ -130,7 +141,7 @@ final class Connection {
                 if h.expectsContinue && slots.isEmpty { output.append(Self.continueLine) ; flush() }
                 if h.hasBody, server?.handler.streamsBody(h) == true {
                     head = nil
-                    dispatch(h, stream: true)
+                    dispatchOrHold(h, stream: true, body: [])
                     continue
                 }
                 if let length = h.contentLength, length > maxBufferedBody {
@@ -163,17 +174,32 @@ final class Connection {
                 }
                 guard let h = head else { continue }
                 head = nil
-                dispatch(h, stream: false)
+                let complete = body
                 body = []
+                dispatchOrHold(h, stream: false, body: complete)
             }
         }
     }
 
     private var maxBufferedBody: Int { server?.settings.maxBufferedBody ?? Int.max }
 
+    private static func isSafe(_ method: HTTPMethod) -> Bool { method == .get || method == .head || method == .options }
+
+    /// Dispatches now, or holds the request until those in flight are answered when it or
+    /// one of them is not safe (a PUT then a GET of the same file must run in that order).
+    private func dispatchOrHold(_ head: HTTPRequestHead, stream: Bool, body: [UInt8]) {
+        let waits = Self.isSafe(head.method) ? slots.contains { $0.response == nil && !$0.safe } : slots.contains { $0.response == nil }
+        if waits {
+            held = (head, stream, body)
+            updateInterest()
+        } else {
+            dispatch(head, stream: stream, body: body)
+        }
+    }
+
     /// Hands a request to the handler: complete, or (`stream`) with its body to come
     /// through a channel, read as fast as the handler takes it.
-    private func dispatch(_ head: HTTPRequestHead, stream: Bool) {
+    private func dispatch(_ head: HTTPRequestHead, stream: Bool, body: [UInt8]) {
         guard let server else { return }
         let sequence = nextSequence
         nextSequence += 1
@@ -186,7 +212,7 @@ final class Connection {
         }
         let exchange = HTTPExchange(head: head, body: stream ? [] : body, bodyStream: channel, peer: peer, loop: context.loop,
                                     connection: self, sequence: sequence)
-        slots.append((sequence, exchange, nil, head.method == .head))
+        slots.append((sequence, exchange, nil, head.method == .head, Self.isSafe(head.method)))
         if !stream { afterDispatch(keepAlive: head.keepAlive) }
         server.handler.handle(exchange)
     }
@@ -259,7 +285,7 @@ final class Connection {
         nextSequence += 1
         var r = response
         r.headers.append(("X-Request-Id", RequestIDGenerator.shared.next()))
-        slots.append((sequence, nil, r, false))
+        slots.append((sequence, nil, r, false, true))
         writeReady()
     }
 
@@ -360,12 +386,18 @@ final class Connection {
         updateInterest()
     }
 
+    /// After an answer: a held request may go now, and reading may resume.
     private func resumeReadingIfRoom() {
-        guard !closed, paused, acceptingRequests, let server else { return }
-        guard slots.count < server.settings.maxPipelined, output.bytes < server.settings.maxBufferedOutput else { return }
-        paused = false
+        guard !closed, let server else { return }
+        if let h = held, !slots.contains(where: { $0.response == nil && (!$0.safe || !Self.isSafe(h.head.method)) }) {
+            held = nil
+            dispatch(h.head, stream: h.stream, body: h.body)
+        }
+        if paused, acceptingRequests, slots.count < server.settings.maxPipelined, output.bytes < server.settings.maxBufferedOutput {
+            paused = false
+        }
         updateInterest()
-        parse()  // pipelined requests already buffered
+        if reading { parse() }  // pipelined requests already buffered
     }
 
     /// This request is the last one on the connection.
@@ -380,12 +412,16 @@ final class Connection {
         updateInterest()
     }
 
+    private var interest: IOEvents = .readable  // as registered in start()
+
     private func updateInterest() {
         guard let token, !closed else { return }
-        var interest: IOEvents = []
-        if reading { interest.insert(.readable) }
-        if wantWrite { interest.insert(.writable) }
-        try? context.loop.setInterest(token, fd: fd.rawValue, interest)
+        var wanted: IOEvents = []
+        if reading { wanted.insert(.readable) }
+        if wantWrite { wanted.insert(.writable) }
+        guard wanted != interest else { return }
+        interest = wanted
+        try? context.loop.setInterest(token, fd: fd.rawValue, wanted)
     }
 
     // MARK: Timeouts and draining
@@ -453,6 +489,7 @@ final class Connection {
         lingering = true
         _ = shutdown(fd.rawValue, Int32(SHUT_WR))
         setPhase(.lingering)
+        interest = .readable
         try? context.loop.setInterest(token, fd: fd.rawValue, .readable)
         discardInput()
     }

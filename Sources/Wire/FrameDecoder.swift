@@ -34,12 +34,13 @@ public struct FrameDecoder: Sendable {
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil, !bytes.isEmpty else { return }
         compactIfWorthwhile()
-        let start = buffer.count
-        // Grow, then copy with one memcpy: works whatever type the caller's memory is bound to.
-        buffer.append(contentsOf: repeatElement(0, count: bytes.count))
-        buffer.withUnsafeMutableBytes { destination in
-            UnsafeMutableRawBufferPointer(rebasing: destination[start...]).copyMemory(from: bytes)
+        // Copied with memcpy, whatever type the caller's memory is bound to (and however the
+        // build is optimised: appending a generic sequence goes byte by byte in debug builds).
+        let piece = [UInt8](unsafeUninitializedCapacity: bytes.count) { destination, count in
+            UnsafeMutableRawBufferPointer(destination).copyMemory(from: bytes)
+            count = bytes.count
         }
+        buffer.append(contentsOf: piece)
     }
 
     public mutating func feed(_ bytes: [UInt8]) {

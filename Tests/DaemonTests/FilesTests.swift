@@ -50,3 +50,146 @@ import Testing
         #expect(try raw(d, "GET", "/v1/files/second.bin", key: a).status == 200)
     }
 }
+
+/// File bodies stream: a 100 MiB file goes in and out without the daemon holding it,
+/// chunked uploads work, and an upload that is refused, over quota or abandoned leaves the
+/// previous file intact and no temporary file behind.
+@Suite(.serialized) struct FileStreamingTests {
+    static let mib = 1 << 20
+
+    @Test func aHundredMebibyteFileStreamsBothWays() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        let pid = try #require(d.process?.processIdentifier)
+        #expect(try raw(d, "PUT", "/v1/files/warm.txt", key: a, body: Array("warm".utf8)).status == 200)
+        let before = try peakKiB(pid)
+
+        let size = 100 * Self.mib
+        var content = [UInt8](repeating: 0, count: size)
+        for i in stride(from: 0, to: size, by: 4096) { content[i] = UInt8(truncatingIfNeeded: i >> 12) }
+        let put = try raw(d, "PUT", "/v1/files/big/one.bin", key: a, body: content)
+        #expect(put.status == 200 && put.json["size"] as? Int == size, "\(put.status) \(put.text)")
+        let onDisk = d.volumes + "/tenant-tenant-a-data/big/one.bin"
+        #expect((try? FileManager.default.attributesOfItem(atPath: onDisk)[.size] as? Int) == size)
+
+        let got = try raw(d, "GET", "/v1/files/big/one.bin", key: a)
+        #expect(got.status == 200 && got.header("Content-Length") == String(size))
+        #expect(got.body.count == size && sameBytes(got.body, content))
+
+        // Both directions together grew the daemon's peak memory by far less than the file.
+        let growth = try peakKiB(pid) - before
+        print("daemon peak RSS grew by \(growth) KiB for a \(size >> 20) MiB upload and download")
+        #expect(growth < 32 * 1024, "peak RSS grew by \(growth) KiB")
+
+        // HEAD tells the size and sends nothing; the connection goes on.
+        let c = try d.connect()
+        c.send("HEAD /v1/files/big/one.bin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n"
+            + "GET /v1/files/warm.txt HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        let head = c.response(noBody: true)
+        #expect(head?.status == 200 && head?.header("Content-Length") == String(size))
+        #expect(c.response()?.text == "warm")
+        #expect(usageOf(d, "tenant-a")["bytes_in"] as? Int ?? 0 >= size)
+    }
+
+    @Test func chunkedUploadsQuotaAndAbandonedUploads() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        let volume = d.volumes + "/tenant-tenant-a-data"
+        let auth = "Authorization: Bearer \(a)\r\n"
+
+        // Chunked, then a pipelined request on the same connection.
+        let c = try d.connect()
+        c.send("PUT /v1/files/c.txt HTTP/1.1\r\nHost: t\r\n\(auth)Transfer-Encoding: chunked\r\n\r\n"
+            + "5\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n\r\n"
+            + "GET /v1/files/c.txt HTTP/1.1\r\nHost: t\r\n\(auth)\r\n")
+        #expect(c.response()?.json["size"] as? Int == 11)
+        #expect(c.response()?.text == "hello world")
+
+        // Over the quota, announced: refused before the body is read, the connection closed.
+        #expect(d.ctl("limits", "set", "tenant-a", "--storage-gb", "0.001").status == 0)  // about 1 MiB
+        let early = try d.connect()
+        early.send("PUT /v1/files/c.txt HTTP/1.1\r\nHost: t\r\n\(auth)Content-Length: \(50 * Self.mib)\r\n\r\n")
+        early.send([UInt8](repeating: 1, count: Self.mib / 2))
+        let refused = early.response()
+        #expect(refused?.status == 507 && refused?.header("Connection") == "close")
+        #expect(early.closedByServer())
+
+        // Over the quota, found out as it arrives (chunked): the old file stays.
+        let late = try d.connect()
+        late.send("PUT /v1/files/c.txt HTTP/1.1\r\nHost: t\r\n\(auth)Transfer-Encoding: chunked\r\n\r\n")
+        for _ in 0..<8 { late.send("40000\r\n" + String(repeating: "x", count: 0x40000) + "\r\n") }
+        let over = late.response()
+        #expect(over?.status == 507 && over?.errorCode == "storage_quota_exceeded")
+        #expect(try raw(d, "GET", "/v1/files/c.txt", key: a).text == "hello world")
+
+        // Abandoned halfway: the worker drops its temporary file; the old file stays.
+        #expect(d.ctl("limits", "reset", "tenant-a").status == 0)
+        do {
+            let gone = try d.connect()
+            gone.send("PUT /v1/files/c.txt HTTP/1.1\r\nHost: t\r\n\(auth)Content-Length: \(20 * Self.mib)\r\n\r\n")
+            gone.send([UInt8](repeating: 2, count: 3 * Self.mib))
+            try eventually(10, "a temporary file is being written") { !temporaryFiles(volume).isEmpty }
+        }
+        try eventually(10, "the temporary file is removed") { temporaryFiles(volume).isEmpty }
+        #expect(try raw(d, "GET", "/v1/files/c.txt", key: a).text == "hello world")
+
+        // A buffered route still stops at max_body_bytes (10 MiB), even though uploads may be larger.
+        let big = try d.connect()
+        big.send("PUT /v1/dict/k HTTP/1.1\r\nHost: t\r\n\(auth)Content-Length: \(11 * Self.mib)\r\n\r\n")
+        #expect(big.response()?.status == 413)
+    }
+
+    @Test func aWorkerDyingMidDownloadCutsTheResponseShort() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        #expect(try raw(d, "PUT", "/v1/files/big.bin", key: a, body: [UInt8](repeating: 3, count: 64 * Self.mib)).status == 200)
+        let c = try d.connect()
+        c.send("GET /v1/files/big.bin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        // The client reads nothing, so the worker is held mid-stream by backpressure.
+        let worker = try #require(processes(ownedBy: 240_000).first)
+        try eventually(10, "the worker is blocked writing") { (try? String(contentsOfFile: "/proc/\(worker)/wchan")) != "do_epoll_wait" }
+        kill(worker, SIGKILL)
+        // The client gets a head and part of the body, then the connection closes: never a
+        // short body passed off as whole.
+        let reply = c.response(seconds: 10)
+        #expect(reply == nil)
+        #expect(c.closedByServer())
+        // The tenant is served again by a new worker.
+        #expect(try raw(d, "GET", "/v1/files/big.bin", key: a).body.count == 64 * Self.mib)
+    }
+}
+
+/// memcmp: `==` on 100 MiB arrays goes element by element in a debug build.
+func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
+}
+
+/// The highest resident set size of `pid` so far (VmHWM), in KiB.
+func peakKiB(_ pid: Int32) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+    return Int(line.split(separator: " ")[1]) ?? 0
+}
+
+/// The workers' temporary upload files anywhere in `volume`.
+func temporaryFiles(_ volume: String) -> [String] {
+    (FileManager.default.enumerator(atPath: volume)?.allObjects as? [String] ?? []).filter {
+        ($0 as NSString).lastPathComponent.hasPrefix(".bulkhead-tmp-")
+    }
+}
+
+/// Processes whose real uid is `uid` (a tenant's workers).
+func processes(ownedBy uid: UInt32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return false }
+        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first == Substring(String(uid))
+    }
+}
