@@ -138,7 +138,8 @@ final class Connection {
                 head = h
                 body = []
                 setPhase(h.hasBody ? .body : .busy)
-                if h.expectsContinue && slots.isEmpty { output.append(Self.continueLine) ; flush() }
+                // Not while a streamed response is being written: it would land inside its body.
+                if h.expectsContinue && slots.isEmpty && download == nil { output.append(Self.continueLine) ; flush() }
                 if h.hasBody, server?.handler.streamsBody(h) == true {
                     head = nil
                     dispatchOrHold(h, stream: true, body: [])
@@ -191,6 +192,7 @@ final class Connection {
         let waits = Self.isSafe(head.method) ? slots.contains { $0.response == nil && !$0.safe } : slots.contains { $0.response == nil }
         if waits {
             held = (head, stream, body)
+            setPhase(.busy)  // waiting for us, not for the client
             updateInterest()
         } else {
             dispatch(head, stream: stream, body: body)
@@ -209,6 +211,7 @@ final class Connection {
             c.onWritable(on: context.loop) { [weak self] in self?.uploadResumed() }
             upload = (c, sequence)
             channel = c
+            setPhase(.body)
         }
         let exchange = HTTPExchange(head: head, body: stream ? [] : body, bodyStream: channel, peer: peer, loop: context.loop,
                                     connection: self, sequence: sequence)

@@ -80,6 +80,39 @@ final class RawConnection: @unchecked Sendable {  // used by one thread at a tim
         return HTTPReply(status: status, headers: headers, body: body)
     }
 
+    /// The status and headers of the next response, leaving its body unread.
+    func responseHead(seconds: Double = 30) -> HTTPReply? {
+        let marker: [UInt8] = [13, 10, 13, 10]
+        guard fill(seconds: seconds, until: { $0.firstRange(of: marker) != nil }), let end = buffer.firstRange(of: marker) else { return nil }
+        let lines = String(decoding: buffer[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+        let parts = lines[0].split(separator: " ")
+        guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
+        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+            guard let c = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<c]), line[line.index(after: c)...].trimmingCharacters(in: .whitespaces))
+        }
+        buffer.removeFirst(end.upperBound)
+        return HTTPReply(status: status, headers: headers, body: [])
+    }
+
+    /// Reads until the server closes (or 30 s pass); the number of bytes that came.
+    func drainUntilClosed() -> Int {
+        var total = buffer.count
+        buffer.removeAll()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, 1000)
+            if ready == 0 { continue }
+            if ready < 0 { break }
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { break }
+            if n > 0 { total += n }
+        }
+        return total
+    }
+
     /// True once the server has closed the connection (read returns 0) within `seconds`.
     func closedByServer(seconds: Double = 10) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
