@@ -46,11 +46,12 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
         .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Metrics", "Metering", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
+        .target(name: "Systemd"),
 
         // Executables only wire modules together.
         .executableTarget(
             name: "bulkheadd",
-            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit", "Metering"]),
+            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit", "Metering", "Systemd"]),
         .executableTarget(name: "bulkheadctl", dependencies: ["Control", "Config", "JSON"]),
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],

@@ -15,6 +15,7 @@ public struct Config: Sendable, Equatable {
     public var sandbox: SandboxLimits
     public var cors: CORS
     public var metrics: Metrics
+    public var log: Log
 
     public init() {
         server = Server()
@@ -26,6 +27,7 @@ public struct Config: Sendable, Equatable {
         sandbox = SandboxLimits()
         cors = CORS()
         metrics = Metrics()
+        log = Log()
     }
 
     /// `[auth] jwt_secret_file`, or `<state_dir>/jwt.key` when it is not set.
@@ -277,6 +279,19 @@ extension Config {
             maxOpenFiles = 256
             maxFileSize = 1 << 30
             seccomp = .default
+        }
+    }
+
+    /// `[log]`: the daemon's log on stderr.
+    public struct Log: Sendable, Equatable {
+        public enum Level: String, Sendable, Equatable, CaseIterable {
+            case debug, info, warning, error
+        }
+        /// `level`: records below it are not written (changes on reload).
+        public var level: Level
+
+        public init() {
+            level = .info
         }
     }
 

@@ -188,6 +188,7 @@ let configKeys: [ConfigKey] = [
     },
 
     ConfigKey("metrics", "per_tenant") { c, v, _ throws(ValueError) in c.metrics.perTenant = try ValueSyntax.bool(v) },
+    ConfigKey("log", "level") { c, v, _ throws(ValueError) in c.log.level = try keyword(v) },
 ]
 
 /// A lower-case keyword naming an enum case: `invalid value "mem" for backend: expected memory or redis`.

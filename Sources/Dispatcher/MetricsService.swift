@@ -78,7 +78,7 @@ struct MetricsService: Sendable {
         p.counter("bulkhead_worker_spawn_failures_total", "Workers that could not be started.", s.spawnFailures)
         p.counter("bulkhead_worker_crashes_total", "Workers that died while serving.", s.crashed)
         p.counter("bulkhead_worker_kills_total", "Workers killed at request_timeout.", s.killedForTimeout)
-        p.counter("bulkhead_worker_recycled_total", "Workers retired after max_requests.", s.recycled)
+        p.counter("bulkhead_worker_recycled_total", "Workers retired after max_requests or replaced after a reload.", s.recycled)
         p.counter("bulkhead_worker_idle_reaped_total", "Workers stopped after idle_timeout.", s.reapedIdle)
         return p.text
     }

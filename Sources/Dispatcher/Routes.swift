@@ -13,7 +13,8 @@ import Tenants
 import Wire
 
 public struct DispatcherSettings: Sendable {
-    public var allowedOrigins: [String]
+    /// `[cors] allowed_origins`, changed in place on reload.
+    public var cors: CORSPolicy
     public var workerExecutable: String
     /// The shared rate limiter, when `[ratelimit] backend = redis`: `/readyz` reports it,
     /// and is not ready while it is down unless `on_backend_error = allow`.
@@ -23,15 +24,19 @@ public struct DispatcherSettings: Sendable {
     public var connections: @Sendable () -> Int
     /// `[metrics] per_tenant`: series labelled with each tenant on `/metrics`.
     public var perTenantMetrics: Bool
+    /// The daemon is draining (`bulkheadctl drain`, SIGTERM): `/readyz` says so.
+    public var draining: @Sendable () -> Bool
 
-    public init(allowedOrigins: [String], workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true,
-                connections: @escaping @Sendable () -> Int = { 0 }, perTenantMetrics: Bool = false) {
-        self.allowedOrigins = allowedOrigins
+    public init(cors: CORSPolicy, workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true,
+                connections: @escaping @Sendable () -> Int = { 0 }, perTenantMetrics: Bool = false,
+                draining: @escaping @Sendable () -> Bool = { false }) {
+        self.cors = cors
         self.workerExecutable = workerExecutable
         self.redis = redis
         self.redisRequired = redisRequired
         self.connections = connections
         self.perTenantMetrics = perTenantMetrics
+        self.draining = draining
     }
 }
 
@@ -44,7 +49,7 @@ public enum Dispatcher {
         let work = TenantWork(supervisor: supervisor, tenants: tenants)
         let process = ProcessService(work: work)
         let health = HealthService(store: store, supervisor: supervisor, workerExecutable: settings.workerExecutable,
-                                   redis: settings.redis, redisRequired: settings.redisRequired)
+                                   redis: settings.redis, redisRequired: settings.redisRequired, draining: settings.draining)
         let registry = RegistryService(store: store)
         let requestMetrics = RequestMetrics()
         let usage = UsageService(meter: meter, store: store)
@@ -74,7 +79,7 @@ public enum Dispatcher {
                 if context.pathParameter?.hasSuffix("/usage") == true { usage.stats(context, done) } else { registry.show(context, done) }
             },
         ]
-        let cors = CORSStage(allowedOrigins: settings.allowedOrigins)
+        let cors = CORSStage(policy: settings.cors)
         let limits = AdmissionStage(admission: admission)
         let router = RouteStage(routes: routes)
         return Pipeline(
@@ -171,6 +176,7 @@ struct HealthService: Sendable {
     let workerExecutable: String
     let redis: RedisBackend?
     let redisRequired: Bool
+    let draining: @Sendable () -> Bool
 
     func live(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         done(.json(200, Array(#"{"status":"ok"}"#.utf8)))
@@ -181,10 +187,12 @@ struct HealthService: Sendable {
         let workerOK = access(workerExecutable, X_OK) == 0
         let redisOK = redis?.isUp
         let redisRequired = redisRequired
+        let draining = draining()
         supervisor.ping { supervisorOK in
-            let ok = storeOK && workerOK && supervisorOK && (redisOK != false || !redisRequired)
+            let ok = storeOK && workerOK && supervisorOK && (redisOK != false || !redisRequired) && !draining
             let redisCheck = redisOK.map { #","redis":\#($0)"# } ?? ""
-            let body = #"{"status":"\#(ok ? "ready" : "not_ready")","checks":{"store":\#(storeOK),"supervisor":\#(supervisorOK),"worker_executable":\#(workerOK)\#(redisCheck)}}"#
+            let status = draining ? "draining" : ok ? "ready" : "not_ready"
+            let body = #"{"status":"\#(status)","checks":{"store":\#(storeOK),"supervisor":\#(supervisorOK),"worker_executable":\#(workerOK)\#(redisCheck)}}"#
             done(.json(ok ? 200 : 503, Array(body.utf8)))
         }
     }

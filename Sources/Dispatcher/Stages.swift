@@ -28,20 +28,32 @@ public struct RequestIDStage: RequestStage {
     }
 }
 
-/// CORS (`[cors] allowed_origins`): remembers an allowed Origin for the response stage and
-/// answers preflight requests itself, before authentication.
-public struct CORSStage: RequestStage, ResponseStage {
-    let origins: Set<String>
-    let any: Bool
+/// The origins browsers may call from (`[cors] allowed_origins`); replaced whole on reload.
+public final class CORSPolicy: Sendable {
+    private let state: Mutex<(origins: Set<String>, any: Bool)>
 
-    public init(allowedOrigins: [String]) {
-        any = allowedOrigins.contains("*")
-        origins = Set(allowedOrigins.map { $0.lowercased() })
+    public init(allowedOrigins: [String]) { state = Mutex(Self.parse(allowedOrigins)) }
+
+    public func update(allowedOrigins: [String]) { state.withLock { $0 = Self.parse(allowedOrigins) } }
+
+    var current: (origins: Set<String>, any: Bool) { state.withLock { $0 } }
+
+    private static func parse(_ list: [String]) -> (origins: Set<String>, any: Bool) {
+        (Set(list.map { $0.lowercased() }), list.contains("*"))
     }
+}
+
+/// CORS: remembers an allowed Origin for the response stage and answers preflight
+/// requests itself, before authentication.
+public struct CORSStage: RequestStage, ResponseStage {
+    let policy: CORSPolicy
+
+    public init(policy: CORSPolicy) { self.policy = policy }
 
     public func apply(_ context: inout RequestContext) -> StageVerdict {
-        guard !origins.isEmpty, let origin = context.exchange.head.headers["Origin"] else { return .next }
-        guard any || origins.contains(origin.lowercased()) else { return .next }
+        guard let origin = context.exchange.head.headers["Origin"] else { return .next }
+        let (origins, any) = policy.current
+        guard !origins.isEmpty, any || origins.contains(origin.lowercased()) else { return .next }
         context.allowedOrigin = any ? "*" : origin
         let head = context.exchange.head
         if head.method == .options, head.headers["Access-Control-Request-Method"] != nil {

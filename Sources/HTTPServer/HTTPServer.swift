@@ -74,6 +74,9 @@ extension HTTPHandler {
 public enum HTTPListenAddress: Sendable, Equatable {
     case tcp(host: String, port: UInt16)
     case unix(path: String)
+    /// A socket already listening, passed by systemd (socket activation): every loop
+    /// accepts from it.
+    case inherited(fd: Int32, name: String)
 }
 
 public struct HTTPServerSettings: Sendable {
@@ -104,7 +107,9 @@ public struct HTTPServerSettings: Sendable {
 }
 
 public final class HTTPServer: @unchecked Sendable {  // loops own their state; `connections` is atomic
-    public let settings: HTTPServerSettings
+    /// The settings now in force; `reconfigure` changes the timeouts and limits live.
+    public var settings: HTTPServerSettings { live.withLock { $0 } }
+    private let live: Mutex<HTTPServerSettings>
     private(set) var handler: HTTPHandler!
     let log: Logger
     public private(set) var loops: [EventLoop] = []
@@ -118,10 +123,22 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
     /// Creates the event loops (not yet running), so other loop-confined services — the
     /// supervisor — can be placed on one of them before `start`.
     public init(settings: HTTPServerSettings, log: Logger) throws(Errno) {
-        self.settings = settings
+        self.live = Mutex(settings)
         self.log = log
         let n = settings.eventLoops > 0 ? settings.eventLoops : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         for _ in 0..<n { loops.append(try EventLoop()) }
+    }
+
+    /// Takes the timeouts, the connection limit and the buffered body limit of `new` (a
+    /// reload); the loops, the parser's hard limits and the listeners stay as they are.
+    public func reconfigure(_ new: HTTPServerSettings) {
+        live.withLock {
+            $0.headerTimeout = new.headerTimeout
+            $0.bodyTimeout = new.bodyTimeout
+            $0.keepaliveTimeout = new.keepaliveTimeout
+            $0.maxConnections = new.maxConnections
+            $0.maxBufferedBody = min(new.maxBufferedBody, $0.limits.maxBodyBytes)
+        }
     }
 
     public var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
@@ -150,6 +167,17 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
                         _ = chmod(path, 0o666)
                         try context.listen(fd)
                     }
+                case .inherited(let fd, _):
+                    // Each loop accepts from its own duplicate of the one socket.
+                    var listening: Int32 = 0
+                    var size = socklen_t(MemoryLayout<Int32>.size)
+                    guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) == 0, listening == 1 else {
+                        throw Errno(ENOTSOCK, call: "inherited listener \(fd)")
+                    }
+                    let copy = try checked("dup") { libc(fcntl(fd, F_DUPFD_CLOEXEC, 3)) }
+                    let owned = FileDescriptor(adopting: copy)
+                    try owned.setNonBlocking()
+                    try context.listen(owned)
                 }
             }
             contexts.append(context)

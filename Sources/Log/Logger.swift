@@ -31,13 +31,24 @@ public enum LogValue: Sendable, ExpressibleByStringLiteral, ExpressibleByInteger
 }
 
 public struct Logger: Sendable {
-    public let minimum: LogLevel
+    /// Shared by every copy of this logger, so a reload changes the level everywhere.
+    private final class Threshold: Sendable {
+        let level: Atomic<Int>
+        init(_ l: LogLevel) { level = Atomic(l.rawValue) }
+    }
+    private let threshold: Threshold
     private let sink: @Sendable (String) -> Void
 
     public init(minimum: LogLevel, sink: @escaping @Sendable (String) -> Void) {
-        self.minimum = minimum
+        self.threshold = Threshold(minimum)
         self.sink = sink
     }
+
+    /// Records below this level are dropped.
+    public var minimum: LogLevel { LogLevel(rawValue: threshold.level.load(ordering: .relaxed)) ?? .info }
+
+    /// Changes the level for this logger and every copy of it.
+    public func setMinimum(_ level: LogLevel) { threshold.level.store(level.rawValue, ordering: .relaxed) }
 
     /// Writes each record to stderr with one write(2), so lines from threads never mix.
     public static func standardError(minimum: LogLevel = .info) -> Logger {

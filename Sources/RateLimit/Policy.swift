@@ -166,6 +166,14 @@ public final class LimitTable: Sendable {
         state.withLock { $0.overrides[tenant] }
     }
 
+    /// New defaults (a reload): every tenant's limits are worked out again from them.
+    public func setDefaults(_ defaults: TenantLimits) {
+        state.withLock { s in
+            s.defaults = defaults
+            s.resolved = s.overrides.mapValues { defaults.applying($0) }
+        }
+    }
+
     /// Replaces the tenant's overrides (nil: back to the defaults).
     public func set(_ tenant: String, _ overrides: TenantLimits.Overrides?) {
         state.withLock { s in

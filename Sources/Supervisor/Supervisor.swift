@@ -10,7 +10,9 @@ import Wire
 
 public final class Supervisor {
     private let loop: EventLoop
-    private let settings: SupervisorSettings
+    private var settings: SupervisorSettings
+    /// Bumped by `reconfigure`: workers of an older generation take no new request.
+    private var generation = 0
     private let log: Logger
     private let devNull: FileDescriptor
     private var pools: [String: Pool] = [:]
@@ -236,6 +238,21 @@ public final class Supervisor {
         finishShutdownIfDone()
     }
 
+    /// New settings (a reload): workers started from now on use them; idle workers go now,
+    /// busy ones once they have answered what they hold, starting ones once ready.
+    public func reconfigure(_ new: SupervisorSettings) {
+        loop.assertInLoop()
+        settings = new
+        generation += 1
+        for pool in pools.values {
+            for worker in pool.workers where worker.state == .idle {
+                counters.recycled += 1
+                retire(worker, reason: .recycle)
+            }
+            dispatch(pool)
+        }
+    }
+
     public var liveWorkers: Int { pools.values.reduce(0) { $0 + $1.workers.count } }
 
     public func snapshot() -> [PoolSnapshot] {
@@ -299,6 +316,7 @@ public final class Supervisor {
     /// and below its recycling count.
     private func accepts(_ w: WorkerProcess) -> Bool {
         (w.state == .idle || w.state == .busy) && !w.expectingExit && w.inflight.count < settings.pipelineDepth && !w.streaming
+            && w.generation == generation
             && (settings.maxRequestsPerWorker == 0 || w.assigned < settings.maxRequestsPerWorker)
     }
 
@@ -321,6 +339,7 @@ public final class Supervisor {
         do {
             let worker = try WorkerProcess.spawn(tenant: pool.tenant, volume: volume, settings: settings,
                                                  zygote: currentZygote(), devNull: devNull, loop: loop, owner: self)
+            worker.generation = generation
             counters.spawned += 1
             worker.lifecycleTimer = loop.schedule(after: settings.spawnTimeout) { [weak self, weak worker] in
                 guard let self, let worker, worker.state == .starting else { return }
@@ -474,7 +493,8 @@ public final class Supervisor {
         if worker.inflight.isEmpty {
             if stopping || worker.expectingExit {
                 retire(worker, reason: .shutdown)
-            } else if settings.maxRequestsPerWorker > 0 && worker.assigned >= settings.maxRequestsPerWorker {
+            } else if (settings.maxRequestsPerWorker > 0 && worker.assigned >= settings.maxRequestsPerWorker)
+                        || worker.generation != generation {
                 counters.recycled += 1
                 retire(worker, reason: .recycle)
             } else {
@@ -554,7 +574,14 @@ public final class Supervisor {
             worker.idleSince = loop.now
             worker.wasReady = true
             log.debug("worker_ready", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
-            if stopping { retire(worker, reason: .shutdown) } else { dispatch(pool) }
+            if stopping {
+                retire(worker, reason: .shutdown)
+            } else if worker.generation != generation {
+                retire(worker, reason: .recycle)  // started before a reload
+                dispatch(pool)
+            } else {
+                dispatch(pool)
+            }
         case (.busy, .response(let response)) where requestID == worker.inflight.first?.ticket && !worker.inflight[0].responding:
             guard response.streamed else { return finish(worker, in: pool, with: .success(response)) }
             guard worker.inflight[0].download != nil, worker.inflight[0].upload == nil else {

@@ -57,6 +57,12 @@ public struct SupervisorLink: Sendable {
         b.loop.execute { answer(b.value.counters, b.value.snapshot()) }
     }
 
+    /// New settings after a reload (`Supervisor.reconfigure`), applied on its loop.
+    public func reconfigure(_ settings: SupervisorSettings) {
+        let b = bound
+        b.loop.execute { b.value.reconfigure(settings) }
+    }
+
     /// Stops the tenant's workers; waits until they are gone (at most `seconds`).
     public func stopTenant(_ id: String, seconds: Int = 15) -> Bool {
         let done = DispatchSemaphore(value: 0)

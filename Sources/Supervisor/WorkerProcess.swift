@@ -33,6 +33,8 @@ final class WorkerProcess {
     /// It completed its jail and said HELLO at some point.
     var wasReady = false
     var served = 0
+    /// The supervisor's settings generation it was started under.
+    var generation = 0
     /// Requests handed to it so far (recycling counts these, so none is sent past the limit).
     var assigned = 0
     /// Sent and unanswered, oldest first: the worker answers in order.

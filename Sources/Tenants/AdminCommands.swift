@@ -60,10 +60,12 @@ public final class AdminCommands: ControlHandler {
     private let startedAt: Int64
     let admission: Admission
     let meter: UsageMeter
+    /// Reload, drain and the daemon's figures; nil in tests that run the commands alone.
+    let operations: (any DaemonOperations)?
 
     public init(store: Store, issuer: TokenIssuer, settings: TenantSettings, directory: TenantDirectory, keys: KeyRegistry,
                 supervisor: SupervisorLink, admission: Admission, meter: UsageMeter, log: Logger,
-                clock: @escaping @Sendable () -> Int64) {
+                operations: (any DaemonOperations)? = nil, clock: @escaping @Sendable () -> Int64) {
         self.store = store
         self.issuer = issuer
         self.settings = settings
@@ -73,6 +75,7 @@ public final class AdminCommands: ControlHandler {
         self.admission = admission
         self.meter = meter
         self.log = log
+        self.operations = operations
         self.clock = clock
         self.startedAt = clock()
     }
@@ -102,6 +105,23 @@ public final class AdminCommands: ControlHandler {
     private func run(_ command: String, _ a: JSONObject) throws(CommandError) -> (Answer, String?) {
         switch command {
         case "status": return (Answer(value: status()), nil)
+        case "reload":
+            guard let operations else { throw CommandError(.internal, "reload is not available") }
+            do {
+                let outcome = try operations.reload(trigger: "bulkheadctl")
+                let detail = outcome.restartNeeded.isEmpty ? "generation \(outcome.generation)"
+                    : "generation \(outcome.generation); needs a restart: " + outcome.restartNeeded.joined(separator: ", ")
+                return (Answer(value: .object(JSONObject([
+                    ("generation", .number(JSONNumber(outcome.generation))),
+                    ("restart_needed", .array(outcome.restartNeeded.map { .string($0) })),
+                ]))), detail)
+            } catch {
+                throw CommandError(.badRequest, "configuration refused, the running one is kept: \(error.message)")
+            }
+        case "drain":
+            guard let operations else { throw CommandError(.internal, "drain is not available") }
+            operations.drain()
+            return (Answer(value: .object(JSONObject([("draining", .bool(true))]))), nil)
         case "tenant.create":
             let id = try string(a, "ID")
             let name = a["name"]?.stringValue ?? id
@@ -329,13 +349,30 @@ public final class AdminCommands: ControlHandler {
 
     private func status() -> JSONValue {
         let pools = supervisor.snapshot()
-        return .object(JSONObject([
+        var fields: [(String, JSONValue)] = [
             ("version", .string("bulkheadd 0.1.0")),
             ("uptime_seconds", .number(JSONNumber(clock() - startedAt))),
+        ]
+        if let operations {
+            fields += [("config_generation", .number(JSONNumber(operations.configGeneration))),
+                       ("connections", .number(JSONNumber(operations.openConnections))),
+                       ("draining", .bool(operations.draining))]
+        }
+        fields += [
             ("tenants", .number(JSONNumber(directory.count))),
             ("workers", .number(JSONNumber(pools.reduce(0) { $0 + $1.workers.count }))),
             ("queued", .number(JSONNumber(pools.reduce(0) { $0 + $1.queued }))),
-        ] + admissionCounters()))
+            // Per tenant with workers or a queue: how many of each.
+            ("pools", .array(pools.map { pool in
+                .object(JSONObject([
+                    ("tenant", .string(pool.tenant)),
+                    ("workers", .number(JSONNumber(pool.workers.count))),
+                    ("busy", .number(JSONNumber(pool.workers.count { $0.state == "busy" }))),
+                    ("queued", .number(JSONNumber(pool.queued))),
+                ]))
+            })),
+        ]
+        return .object(JSONObject(fields + admissionCounters()))
     }
 
     /// Since the start: what the admission stage decided.

@@ -3,8 +3,25 @@ import JSON
 
 extension CLI {
     static let commands: [Command] = [
-        Command(path: ["status"], synopsis: "status", summary: "Shows the daemon's state.", control: "status",
-                positionals: [], options: [:], flags: [:], render: renderObject),
+        Command(path: ["status"], synopsis: "status",
+                summary: "Shows the daemon's state: uptime, configuration generation, connections, workers and queues per tenant, admission counters.",
+                control: "status", positionals: [], options: [:], flags: [:]) { a in
+            let pools = a["pools"]?.arrayValue ?? []
+            let object = JSONObject((a.objectValue?.members ?? []).filter { $0.key != "pools" }.map { ($0.key, $0.value) })
+            return renderObject(.object(object)) + "\n" + (pools.isEmpty ? "pools: (none)" : table(pools, ["tenant", "workers", "busy", "queued"]))
+        },
+        Command(path: ["reload"], synopsis: "reload",
+                summary: "Re-reads the configuration file (as SIGHUP does): limits, timeouts, CORS and the log level change at once, workers are replaced as they finish; a bad file is refused and the running configuration kept.",
+                control: "reload", positionals: [], options: [:], flags: [:]) { a in
+            let needed = (a["restart_needed"]?.arrayValue ?? []).compactMap(\.stringValue)
+            return "Reloaded: configuration generation \(a["generation"].map(plain) ?? "?")"
+                + (needed.isEmpty ? "" : "\nNeeds a restart to change (running values kept): " + needed.joined(separator: ", "))
+        },
+        Command(path: ["drain"], synopsis: "drain",
+                summary: "Stops taking new connections and requests; those in flight are answered. /readyz answers 503 draining. Stop the daemon afterwards (systemctl stop bulkhead).",
+                control: "drain", positionals: [], options: [:], flags: [:]) { _ in
+            "Draining: no new requests are taken; stop the daemon once the load balancer has moved away."
+        },
         Command(path: ["tenant", "create"], synopsis: "tenant create ID [--name NAME]",
                 summary: "Creates a tenant: allocates its uid/gid, provisions its volume, issues its first API key.",
                 control: "tenant.create", positionals: ["ID"], options: ["name": "a display name (default: the id)"],

@@ -1,4 +1,5 @@
-// The daemon's wiring: command line, configuration, event loop, supervisor, signals.
+// The daemon's wiring: command line, configuration, event loops, supervisor, signals,
+// systemd (socket activation, sd_notify; Operator.swift).
 import Auth
 import Config
 import Control
@@ -14,6 +15,7 @@ import RateLimit
 import Sandbox
 import Store
 import Supervisor
+import Systemd
 import Tenants
 
 enum Daemon {
@@ -55,7 +57,7 @@ enum Daemon {
             exit(0)
         }
         do {
-            try run(config)
+            try run(config, path: configPath)
             exit(0)
         } catch {
             fatal("bulkheadd: \(error)")
@@ -63,21 +65,35 @@ enum Daemon {
     }
 
     static func load(_ path: String) -> Config {
+        do { return try readConfig(path) } catch { fatal(error.description) }
+    }
+
+    /// The file as the daemon reads it: with the REDIS_* environment, relative paths from
+    /// the working directory (the same at start and on reload).
+    static func readConfig(_ path: String) throws(ConfigError) -> Config {
         var env: [String: String] = [:]
         for key in ["REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"] {
             if let v = getenv(key) { env[key] = String(cString: v) }
         }
         var cwd = [CChar](repeating: 0, count: Int(PATH_MAX))
         guard getcwd(&cwd, cwd.count) != nil else { fatal("bulkheadd: getcwd failed") }
-        do {
-            return try Config.load(path: path, environment: env, workingDirectory: String(decoding: cwd.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        } catch {
-            fatal(error.description)
+        return try Config.load(path: path, environment: env, workingDirectory: String(decoding: cwd.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    static func logLevel(_ config: Config) -> LogLevel {
+        switch config.log.level {
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
         }
     }
 
-    static func run(_ config: Config) throws {
-        let log = Logger.standardError(minimum: .info)
+    static func run(_ config: Config, path: String) throws {
+        // Sockets passed by systemd come first, before anything else takes a descriptor.
+        let inherited = ListenFDs.take()
+        let notifier = Notifier()
+        let log = Logger.standardError(minimum: logLevel(config))
         let external = try externalIssuer(config)  // checked before anything is created
         // One descriptor per client connection: take all the hard limit allows.
         var nofile = rlimit()
@@ -131,10 +147,13 @@ enum Daemon {
             meter.cpu(tenant, nanoseconds: nanoseconds)
         }
         let controlLoop = try EventLoop()
+        let cors = CORSPolicy(allowedOrigins: config.cors.allowedOrigins)
+        let operations = Operator(path: path, config: config, server: server, limits: limits, cors: cors, log: log,
+                                  supervisor: SupervisorLink(supervisor, loop: supervisorLoop), notifier: notifier)
         let commands = AdminCommands(
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
             keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), admission: admission, meter: meter, log: log,
-            clock: { Int64(time(nil)) })
+            operations: operations, clock: { Int64(time(nil)) })
         let control = try ControlServer(loop: controlLoop, path: config.server.controlSocket,
                                         adminGroup: config.server.adminGroup, handler: commands, log: log)
         let controlThread = LoopThread(controlLoop)
@@ -144,23 +163,29 @@ enum Daemon {
         let verifier = TokenVerifier(secret: secret, policy: verifierPolicy(config), external: external)
         let authenticator = Authenticator(verifier: CachingVerifier(verifier: verifier), keys: keys, tenants: directory)
         let pipeline = Dispatcher.pipeline(
-            settings: DispatcherSettings(allowedOrigins: config.cors.allowedOrigins, workerExecutable: settings.executable,
+            settings: DispatcherSettings(cors: cors, workerExecutable: settings.executable,
                                          redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
-                                         connections: { server.openConnections }, perTenantMetrics: config.metrics.perTenant),
+                                         connections: { server.openConnections }, perTenantMetrics: config.metrics.perTenant,
+                                         draining: { server.isDraining }),
             authenticator: authenticator, tenants: directory, store: store,
             supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission, meter: meter,
             clock: { Int64(time(nil)) })
 
         var stopping = false
-        try loop.handleSignals([SIGTERM, SIGINT]) { sig in
+        try loop.handleSignals([SIGTERM, SIGINT, SIGHUP]) { sig in
             guard !stopping else { return }
+            if sig == SIGHUP {
+                _ = try? operations.reload(trigger: "SIGHUP")  // a refusal is logged; the running configuration stays
+                return
+            }
             stopping = true
-            log.info("draining", [("signal", .of(sig)), ("connections", .of(server.openConnections))])
+            operations.stopping()
+            log.info("stopping", [("signal", .of(sig)), ("connections", .of(server.openConnections))])
             let bound = LoopBound(control, loop: controlLoop)
             controlLoop.execute { bound.value.close() }
             // Stop accepting, let requests in flight finish, then stop the workers.
             let sup = LoopBound(supervisor, loop: supervisorLoop)
-            server.drain(deadline: config.server.drainTimeout) {
+            server.drain(deadline: operations.current.server.drainTimeout) {
                 supervisorLoop.execute {
                     sup.value.shutdown(deadline: .seconds(5)) {
                         log.info("stopped")
@@ -172,14 +197,25 @@ enum Daemon {
         signal(SIGPIPE, SIG_IGN)
         redis?.start()
         meter.start()
-        try server.start(config.server.listen.map { address in
-            switch address {
-            case .tcp(let host, let port): return .tcp(host: host, port: port)
-            case .unix(let path): return .unix(path: path)
+        let listen: [HTTPListenAddress]
+        if inherited.isEmpty {
+            listen = config.server.listen.map { address in
+                switch address {
+                case .tcp(let host, let port): return .tcp(host: host, port: port)
+                case .unix(let path): return .unix(path: path)
+                }
             }
-        }, handler: pipeline)
+        } else {
+            listen = inherited.map { .inherited(fd: $0.fd, name: $0.name) }
+        }
+        try server.start(listen, handler: pipeline)
+        for socket in inherited { close(socket.fd) }  // every loop has its own duplicate
         controlThread.start()
-        log.info("started", [("version", .string(version)), ("listen", .string(config.server.listen.map(\.description).joined(separator: ","))),
+        let listening = inherited.isEmpty ? config.server.listen.map(\.description).joined(separator: ",")
+            : "systemd sockets " + inherited.map { "\($0.name) (fd \($0.fd))" }.joined(separator: ", ")
+        operations.ready()
+        operations.startReporting(on: loop, loops: server.loops + [controlLoop])
+        log.info("started", [("version", .string(version)), ("listen", .string(listening)),
                              ("event_loops", .of(server.loops.count)), ("workers", .string(settings.executable)),
                              ("volumes", .string(settings.volumesRoot)), ("control_socket", .string(config.server.controlSocket)),
                              ("tenants", .of(directory.count)), ("secret_key_id", .string(secret.keyID))])

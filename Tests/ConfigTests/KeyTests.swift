@@ -81,6 +81,7 @@ let goodValues: [GoodValue] = [
         $0.cors.allowedOrigins = ["https://app.example.com", "http://localhost:3000"]
     },
     GoodValue("metrics", "per_tenant", "yes") { $0.metrics.perTenant = true },
+    GoodValue("log", "level", "debug") { $0.log.level = .debug },
 ]
 
 @Suite struct GoodValues {
@@ -279,6 +280,7 @@ let badValues: [BadValue] = [
     BadValue("cors", "allowed_origins", "*, https://a.com", #"invalid origin "*" for allowed_origins: * allows every origin and cannot be combined with others"#),
     BadValue("cors", "allowed_origins", "https://a.com,", #"invalid list "https://a.com," for allowed_origins: empty origin in the comma-separated list"#),
     // [metrics]
+    BadValue("log", "level", "verbose", #"invalid value "verbose" for level: expected debug, info, warning or error"#),
     BadValue("metrics", "per_tenant", "sometimes", #"invalid boolean "sometimes" for per_tenant: expected true, false, yes, no, on, off, 1 or 0"#),
 ]
 

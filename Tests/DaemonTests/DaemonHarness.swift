@@ -22,6 +22,11 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
     let directory: String
     let config: String
     var process: Process?
+    /// A daemon started by `posix_spawn` rather than Foundation: systemd-socket-activate
+    /// closes the descriptor Foundation watches for a child's exit, after which Foundation
+    /// would wait on the live daemon and reap no other child.
+    private var rawPID: pid_t?
+    var pid: Int32? { process?.processIdentifier ?? rawPID }
     var socket: String { directory + "/control.sock" }
     var state: String { directory + "/state" }
     var volumes: String { state + "/volumes" }
@@ -49,11 +54,25 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
             """.write(toFile: config, atomically: true, encoding: .utf8)
     }
 
-    func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: buildDirectory + "/bulkheadd")
-        p.arguments = ["--config", config]
+    /// `environment`: added to the test's own; `wrapper`: a command that execs the daemon
+    /// (systemd-socket-activate), its arguments before the daemon's.
+    /// `activate`: a port to connect to first (systemd-socket-activate starts the daemon
+    /// on the first connection); that connection is returned.
+    @discardableResult
+    func start(environment: [String: String] = [:], wrapper: [String] = [], activate: UInt16? = nil) throws -> RawConnection? {
+        let daemon = [buildDirectory + "/bulkheadd", "--config", config]
         FileManager.default.createFile(atPath: log, contents: nil)
+        if !wrapper.isEmpty {
+            rawPID = try spawn(wrapper + daemon, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, output: log)
+            var first: RawConnection?
+            if let activate { try eventually(10, "the activating socket listens") { first = try? RawConnection(port: activate); return first != nil } }
+            try eventually(20, "bulkheadd answers on its control socket") { ctl("status").status == 0 }
+            return first
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: daemon[0])
+        p.arguments = Array(daemon.dropFirst())
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         out.seekToEndOfFile()
         p.standardOutput = out
@@ -61,6 +80,7 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
         try p.run()
         process = p
         try eventually(20, "bulkheadd answers on its control socket") { ctl("status").status == 0 }
+        return nil
     }
 
     /// SIGKILL: nothing gets to clean up or flush.
@@ -68,6 +88,12 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
     /// subreaper (the in-process harness makes it one), come to it as orphans: they are
     /// reaped here, so no zombie is left for Swift Testing's exit-test monitor to spin on.
     func kill9() {
+        if let raw = rawPID {
+            kill(raw, SIGKILL)
+            waitpid(raw, nil, 0)
+            rawPID = nil
+            return
+        }
         guard let p = process else { return }
         let children = childProcesses(of: p.processIdentifier)
         kill(p.processIdentifier, SIGKILL)
@@ -83,9 +109,27 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
         }
     }
 
+    func signal(_ sig: Int32) {
+        if let pid { kill(pid, sig) }
+    }
+
+    /// Replaces the configuration file (for reload tests).
+    func rewriteConfig(extra: String) throws {
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let base = text.components(separatedBy: "\n;extra\n")[0]
+        try (base + "\n;extra\n" + extra).write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
     /// SIGTERM and the exit status.
     @discardableResult
     func stop() -> Int32 {
+        if let raw = rawPID {
+            kill(raw, SIGTERM)
+            var status: Int32 = 0
+            waitpid(raw, &status, 0)
+            rawPID = nil
+            return (status >> 8) & 0xFF
+        }
         guard let p = process else { return 0 }
         p.terminate()
         p.waitUntilExit()
@@ -139,6 +183,30 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
     }
 
     func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+}
+
+/// posix_spawn with an empty signal mask, stdout and stderr appended to `output`.
+func spawn(_ argv: [String], environment: [String: String], output: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+    let args = argv.map { strdup($0) } + [nil]
+    let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (args + env).forEach { free($0) } }
+    var pid: pid_t = 0
+    let r = posix_spawn(&pid, argv[0], &actions, &attributes, args, env)
+    guard r == 0 else { throw TestFailure("posix_spawn \(argv[0]): \(String(cString: strerror(r)))") }
+    return pid
 }
 
 func run(_ exe: String, _ args: [String]) -> Ran {

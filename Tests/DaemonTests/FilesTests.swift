@@ -62,7 +62,7 @@ import Testing
         defer { d.cleanUp() }
         try d.start()
         let a = try d.tenant("tenant-a")
-        let pid = try #require(d.process?.processIdentifier)
+        let pid = try #require(d.pid)
         #expect(try raw(d, "PUT", "/v1/files/warm.txt", key: a, body: Array("warm".utf8)).status == 200)
         let before = try peakKiB(pid)
 
@@ -156,7 +156,7 @@ import Testing
         // worker is held mid-file by backpressure.
         let head = try #require(c.responseHead())
         #expect(head.status == 200 && head.header("Content-Length") == String(size))
-        let daemon = try #require(d.process?.processIdentifier)
+        let daemon = try #require(d.pid)
         let workers = descendants(of: daemon).filter { processUID($0) == 240_000 }
         #expect(!workers.isEmpty)
         for w in workers { kill(w, SIGKILL) }
