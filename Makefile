@@ -3,10 +3,14 @@ SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build needs (system-library targets) and the tests add.
 BUILD_PACKAGES := pkg-config libssl-dev libsqlite3-dev libseccomp-dev libhiredis-dev libinih-dev
-TEST_PACKAGES := redis-server curl openssl
+TEST_PACKAGES := redis-server curl openssl systemd
 PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR := $(PREFIX)/sbin
+BINDIR := $(PREFIX)/bin
+UNITDIR := /etc/systemd/system
 
-.PHONY: all build run test deps test-deps clean
+.PHONY: all build run test deps test-deps install clean
 
 all: build
 
@@ -39,6 +43,23 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Binaries, configuration (never overwritten), units and the sysusers/tmpfiles snippets,
+# under DESTDIR; then, on a running systemd, creates the group and directories.
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)/etc/bulkhead $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/usr/lib/tmpfiles.d
+	install -m 0755 .build/release/bulkheadd .build/release/bulkhead-worker $(DESTDIR)$(SBINDIR)/
+	install -m 0755 .build/release/bulkheadctl $(DESTDIR)$(BINDIR)/
+	test -e $(DESTDIR)/etc/bulkhead/bulkhead.conf || install -m 0640 etc/bulkhead.conf $(DESTDIR)/etc/bulkhead/bulkhead.conf
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/bulkhead.service > $(DESTDIR)$(UNITDIR)/bulkhead.service
+	install -m 0644 systemd/bulkhead.socket $(DESTDIR)$(UNITDIR)/bulkhead.socket
+	install -m 0644 systemd/bulkhead.sysusers $(DESTDIR)/usr/lib/sysusers.d/bulkhead.conf
+	install -m 0644 systemd/bulkhead.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/bulkhead.conf
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemd-sysusers bulkhead.conf && systemd-tmpfiles --create bulkhead.conf && systemctl daemon-reload; \
+		echo "installed: systemctl enable --now bulkhead.service (or bulkhead.socket for socket activation)"; \
+	fi
 
 clean:
 	rm -rf .build var
