@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "RateLimit", dependencies: ["Config", "EventLoop", "Log", "Metrics", "CHiredis", "COpenSSL", "CBulkhead"]),
         .target(name: "HTTPParser"),
         .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
-        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "RateLimit", "Metrics", "Metering", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
+        .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "Log", "RateLimit", "Metrics", "Metering", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
         .target(name: "Systemd"),
 

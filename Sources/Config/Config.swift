@@ -289,9 +289,12 @@ extension Config {
         }
         /// `level`: records below it are not written (changes on reload).
         public var level: Level
+        /// `requests`: one `request` record per answered request, at info (changes on reload).
+        public var requests: Bool
 
         public init() {
             level = .info
+            requests = true
         }
     }
 

@@ -189,6 +189,7 @@ let configKeys: [ConfigKey] = [
 
     ConfigKey("metrics", "per_tenant") { c, v, _ throws(ValueError) in c.metrics.perTenant = try ValueSyntax.bool(v) },
     ConfigKey("log", "level") { c, v, _ throws(ValueError) in c.log.level = try keyword(v) },
+    ConfigKey("log", "requests") { c, v, _ throws(ValueError) in c.log.requests = try ValueSyntax.bool(v) },
 ]
 
 /// A lower-case keyword naming an enum case: `invalid value "mem" for backend: expected memory or redis`.

@@ -1,7 +1,7 @@
 // The request path as an explicit, ordered list of stages (SPEC §1):
 //   request id → CORS preflight → route → authenticate → admission (rate limits,
 //   quotas) → handler → response stages (request id, CORS, rate-limit headers)
-//   → [metering]
+//   → [metering, access log]
 // A request stage either passes the request on or answers it; the admission stage may
 // answer later (Redis), and the handler answers asynchronously; response stages decorate
 // every answer, errors included.

@@ -4,6 +4,7 @@ import Glibc
 import HTTPParser
 import HTTPServer
 import JSON
+import Log
 import Metering
 import Metrics
 import RateLimit
@@ -26,10 +27,14 @@ public struct DispatcherSettings: Sendable {
     public var perTenantMetrics: Bool
     /// The daemon is draining (`bulkheadctl drain`, SIGTERM): `/readyz` says so.
     public var draining: @Sendable () -> Bool
+    /// The access log and whether it is on (`[log] requests`).
+    public var log: Logger
+    public var accessLog: AccessLogSwitch
 
     public init(cors: CORSPolicy, workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true,
                 connections: @escaping @Sendable () -> Int = { 0 }, perTenantMetrics: Bool = false,
-                draining: @escaping @Sendable () -> Bool = { false }) {
+                draining: @escaping @Sendable () -> Bool = { false }, log: Logger = .discard,
+                accessLog: AccessLogSwitch = AccessLogSwitch(false)) {
         self.cors = cors
         self.workerExecutable = workerExecutable
         self.redis = redis
@@ -37,6 +42,8 @@ public struct DispatcherSettings: Sendable {
         self.connections = connections
         self.perTenantMetrics = perTenantMetrics
         self.draining = draining
+        self.log = log
+        self.accessLog = accessLog
     }
 }
 
@@ -90,7 +97,8 @@ public enum Dispatcher {
                 AuthenticateStage(authenticator: authenticator, audit: audit, clock: clock),
             ],
             admission: limits,
-            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter)],
+            responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter),
+                             AccessLogStage(log: settings.log, enabled: settings.accessLog)],
             streamsBody: router.streamsBody)
     }
 }

@@ -90,6 +90,13 @@ public struct Logger: Sendable {
     public func error(_ event: String, _ fields: [(String, LogValue)] = []) { log(.error, event, fields) }
 
     static func appendJSONString(_ s: String, to out: inout String) {
+        // Most values need no escaping: copy them as they are (the request path's records).
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 < 0x7F }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += String(decoding: JSONValue.string(s).serialized(), as: UTF8.self)
     }
 

@@ -624,8 +624,36 @@ public final class Supervisor {
         worker.state = .draining
     }
 
+    /// Each tenant's workers may log `stderrBurst` lines at once and `stderrPerSecond` on
+    /// average; what is over is counted and reported once a second, so a noisy tenant
+    /// cannot flood the journal.
+    static let stderrPerSecond = 20.0
+    static let stderrBurst = 100.0
+    private var stderrBudgets: [String: (tokens: Double, at: UInt64, dropped: Int)] = [:]
+
     func worker(_ worker: WorkerProcess, wroteStderr line: String) {
-        log.info("worker_stderr", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)), ("line", .string(line))])
+        let tenant = worker.tenant.id, now = loop.now
+        var b = stderrBudgets[tenant] ?? (Self.stderrBurst, now, 0)
+        b.tokens = min(Self.stderrBurst, b.tokens + Double(now &- b.at) / 1e9 * Self.stderrPerSecond)
+        b.at = now
+        if b.tokens >= 1 {
+            b.tokens -= 1
+            log.info("worker_stderr", [("tenant", .string(tenant)), ("pid", .of(worker.pid)), ("line", .string(line))])
+        } else {
+            if b.dropped == 0 {
+                loop.schedule(after: .seconds(1)) { [weak self] in self?.reportSuppressed(tenant) }
+            }
+            b.dropped += 1
+        }
+        stderrBudgets[tenant] = b
+    }
+
+    private func reportSuppressed(_ tenant: String) {
+        guard var b = stderrBudgets[tenant], b.dropped > 0 else { return }
+        log.warning("worker_stderr_suppressed", [("tenant", .string(tenant)), ("lines", .of(b.dropped)),
+                                                 ("reason", .string("over \(Int(Self.stderrPerSecond)) lines a second"))])
+        b.dropped = 0
+        stderrBudgets[tenant] = b
     }
 
     func worker(_ worker: WorkerProcess, exited status: ExitStatus) {
@@ -658,6 +686,7 @@ public final class Supervisor {
         notifyIfEmpty(pool)
         if pool.workers.isEmpty && pool.queue.isEmpty && pool.consecutiveFailures == 0 {
             pools[worker.tenant.id] = nil
+            if stderrBudgets[worker.tenant.id]?.dropped == 0 { stderrBudgets[worker.tenant.id] = nil }
         } else {
             dispatch(pool)
         }

@@ -148,7 +148,9 @@ enum Daemon {
         }
         let controlLoop = try EventLoop()
         let cors = CORSPolicy(allowedOrigins: config.cors.allowedOrigins)
-        let operations = Operator(path: path, config: config, server: server, limits: limits, cors: cors, log: log,
+        let accessLog = AccessLogSwitch(config.log.requests)
+        let operations = Operator(path: path, config: config, server: server, limits: limits, cors: cors,
+                                  accessLog: accessLog, log: log,
                                   supervisor: SupervisorLink(supervisor, loop: supervisorLoop), notifier: notifier)
         let commands = AdminCommands(
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
@@ -166,7 +168,7 @@ enum Daemon {
             settings: DispatcherSettings(cors: cors, workerExecutable: settings.executable,
                                          redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
                                          connections: { server.openConnections }, perTenantMetrics: config.metrics.perTenant,
-                                         draining: { server.isDraining }),
+                                         draining: { server.isDraining }, log: log, accessLog: accessLog),
             authenticator: authenticator, tenants: directory, store: store,
             supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission, meter: meter,
             clock: { Int64(time(nil)) })

@@ -24,12 +24,13 @@ final class Operator: DaemonOperations {
     let server: HTTPServer
     let limits: LimitTable
     let cors: CORSPolicy
+    let accessLog: AccessLogSwitch
     let log: Logger
     let supervisor: SupervisorLink
     let notifier: Notifier
     private let drainStarted = Atomic<Bool>(false)
 
-    init(path: String, config: Config, server: HTTPServer, limits: LimitTable, cors: CORSPolicy, log: Logger,
+    init(path: String, config: Config, server: HTTPServer, limits: LimitTable, cors: CORSPolicy, accessLog: AccessLogSwitch, log: Logger,
          supervisor: SupervisorLink, notifier: Notifier) {
         self.path = path
         self.started = config
@@ -37,6 +38,7 @@ final class Operator: DaemonOperations {
         self.server = server
         self.limits = limits
         self.cors = cors
+        self.accessLog = accessLog
         self.log = log
         self.supervisor = supervisor
         self.notifier = notifier
@@ -63,6 +65,7 @@ final class Operator: DaemonOperations {
             server.reconfigure(Daemon.httpSettings(merged))
             limits.setDefaults(Daemon.limitDefaults(merged))
             cors.update(allowedOrigins: merged.cors.allowedOrigins)
+            accessLog.set(merged.log.requests)
             supervisor.reconfigure(Daemon.supervisorSettings(merged))
             let generation = state.withLock { s -> Int in
                 s.generation += 1

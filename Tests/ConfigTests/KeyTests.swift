@@ -82,6 +82,7 @@ let goodValues: [GoodValue] = [
     },
     GoodValue("metrics", "per_tenant", "yes") { $0.metrics.perTenant = true },
     GoodValue("log", "level", "debug") { $0.log.level = .debug },
+    GoodValue("log", "requests", "off") { $0.log.requests = false },
 ]
 
 @Suite struct GoodValues {
@@ -280,6 +281,7 @@ let badValues: [BadValue] = [
     BadValue("cors", "allowed_origins", "*, https://a.com", #"invalid origin "*" for allowed_origins: * allows every origin and cannot be combined with others"#),
     BadValue("cors", "allowed_origins", "https://a.com,", #"invalid list "https://a.com," for allowed_origins: empty origin in the comma-separated list"#),
     // [metrics]
+    BadValue("log", "requests", "some", #"invalid boolean "some" for requests: expected true, false, yes, no, on, off, 1 or 0"#),
     BadValue("log", "level", "verbose", #"invalid value "verbose" for level: expected debug, info, warning or error"#),
     BadValue("metrics", "per_tenant", "sometimes", #"invalid boolean "sometimes" for per_tenant: expected true, false, yes, no, on, off, 1 or 0"#),
 ]

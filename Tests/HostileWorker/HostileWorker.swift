@@ -90,6 +90,14 @@ enum HostileWorker {
             abort()
         }
         worker.register("exit") { _ throws(TaskError) in exit(7) }
+        worker.register("stderr_flood") { request throws(TaskError) in
+            // A noisy tenant: N lines on stderr at once.
+            for i in 0..<max(0, min(number(request.body), 100_000)) {
+                let line = "noise \(i)\n"
+                _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            }
+            return Array("\"flooded\"".utf8)
+        }
         worker.register("sleep_ms") { request throws(TaskError) in
             // Work that takes a while and then finishes (for drain tests).
             _ = poll(nil, 0, Int32(max(0, min(number(request.body), 10_000))))  // the task's own work time

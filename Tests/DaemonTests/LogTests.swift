@@ -1,0 +1,61 @@
+// The daemon's log: one JSON object per line, never a token or the signing secret, and a
+// tenant whose workers flood stderr is cut to a budget without costing anyone else.
+import Foundation
+import Testing
+
+@Suite(.serialized) struct LogTests {
+    @Test func everyLineIsJSONAndNoTokenOrSecretIsLogged() throws {
+        let d = try Daemon(extra: "[log]\nlevel = debug")
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        let parts = key.split(separator: ".").map(String.init)
+        // Authentication failures of every kind, with this token and pieces of it.
+        let tampered = parts[0] + "." + parts[1] + "." + String(parts[2].reversed())
+        for bearer in [tampered, parts[0] + "." + parts[1], key + "x", "not-a-token-" + parts[2], parts[1]] {
+            let r = try d.call(key: bearer, body: echo("1"))
+            #expect(r.status == 401)
+        }
+        #expect(try d.call(key: key, body: echo("1")).status == 200)
+        let jti = try #require(jsonObject(d.ctl("--json", "key", "list", "acme").stdout)["keys"] as? [[String: Any]])[0]["jti"] as? String
+        #expect(d.ctl("key", "revoke", jti!).status == 0)
+        #expect(try d.call(key: key, body: echo("1")).status == 401)
+        #expect(d.stop() == 0)
+
+        // The generated secret is raw bytes: look for them, and for their hex and base64 forms.
+        let secret = try Data(contentsOf: URL(fileURLWithPath: d.state + "/jwt.key"))
+        let log = d.logText()
+        #expect(log.utf8.firstRange(of: secret) == nil)
+        let hex = secret.map { String(format: "%02x", $0) }.joined()
+        let base64 = secret.base64EncodedString().trimmingCharacters(in: CharacterSet(charactersIn: "="))
+        let base64url = base64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        for part in parts + [hex, base64, base64url] {
+            #expect(!log.contains(part), "the log contains a piece of a token or the secret")
+        }
+        var events: Set<String> = []
+        for line in log.split(separator: "\n") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["time"] is String && object?["level"] is String, "\(line)")
+            if let e = object?["event"] as? String { events.insert(e) }
+        }
+        #expect(events.contains("request") || events.contains("authentication_failed") || events.contains("started"))
+    }
+
+    @Test func aNoisyTenantsStderrIsCutToItsBudget() throws {
+        let d = try Daemon(hostile: true)
+        defer { d.cleanUp() }
+        try d.start()
+        let noisy = try d.tenant("noisy"), calm = try d.tenant("calm")
+        #expect(try d.call(key: noisy, body: #"{"task":"stderr_flood","data":5000}"#).status == 200)
+        #expect(try d.call(key: calm, body: echo("1")).status == 200)
+        try eventually(10, "the suppressed lines are reported") { d.logText().contains("worker_stderr_suppressed") }
+        let lines = d.logText().split(separator: "\n")
+        let logged = lines.filter { $0.contains("\"worker_stderr\"") && $0.contains("\"tenant\":\"noisy\"") }.count
+        let suppressed = lines.filter { $0.contains("worker_stderr_suppressed") }
+            .compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            .reduce(0) { $0 + ($1["lines"] as? Int ?? 0) }
+        print("stderr flood of 5000 lines: \(logged) logged, \(suppressed) suppressed")
+        #expect(logged <= 150)
+        #expect(logged + suppressed == 5000)
+    }
+}
