@@ -255,13 +255,54 @@ public final class Supervisor {
 
     public var liveWorkers: Int { pools.values.reduce(0) { $0 + $1.workers.count } }
 
+    /// The pools with what /proc says of each worker (CPU time, resident memory): for
+    /// `bulkheadctl workers list`, not for the request path.
+    public func detailedSnapshot() -> [PoolSnapshot] {
+        snapshot().map { pool in
+            let workers = pools[pool.tenant]?.workers ?? []
+            return PoolSnapshot(tenant: pool.tenant, workers: pool.workers.map { info in
+                var i = info
+                if let w = workers.first(where: { $0.pid == info.pid }) {
+                    i.cpuSeconds = Double(w.cpuNanoseconds() ?? w.cpuAccounted) / 1e9
+                    i.rssKiB = w.residentKiB()
+                }
+                return i
+            }, queued: pool.queued, consecutiveFailures: pool.consecutiveFailures, throttledUntil: pool.throttledUntil)
+        }
+    }
+
+    /// Kills (SIGKILL) the worker with pid `target`, or every worker of the tenant
+    /// `target`: what they hold fails with 502, and they are replaced on demand. The
+    /// number killed.
+    public func kill(_ target: String) -> Int {
+        loop.assertInLoop()
+        var victims: [WorkerProcess] = []
+        if let pid = Int32(target) {
+            victims = pools.values.flatMap(\.workers).filter { $0.pid == pid }
+        } else {
+            victims = pools[target]?.workers ?? []
+        }
+        for w in victims {
+            log.warning("worker_killed", [("tenant", .string(w.tenant.id)), ("pid", .of(w.pid)), ("by", .string("bulkheadctl"))])
+            w.kill()
+            failInflight(w, .crashed("the worker was killed by an administrator"))
+            w.state = .draining
+        }
+        return victims.count
+    }
+
     public func snapshot() -> [PoolSnapshot] {
         loop.assertInLoop()
         return pools.values.sorted { $0.tenant.id < $1.tenant.id }.map { pool in
             PoolSnapshot(
                 tenant: pool.tenant.id,
-                workers: pool.workers.map {
-                    .init(pid: $0.pid, state: $0.state.rawValue, requestsServed: $0.served, inFlight: $0.inflight.count)
+                workers: pool.workers.map { w in
+                    var info = PoolSnapshot.WorkerInfo(pid: w.pid, state: w.state.rawValue, requestsServed: w.served,
+                                                       inFlight: w.inflight.count)
+                    let now = loop.now
+                    info.ageSeconds = Double(now &- w.startedAt) / 1e9
+                    if let oldest = w.inflight.first { info.requestAgeSeconds = Double(now &- oldest.startedAt) / 1e9 }
+                    return info
                 },
                 queued: pool.queue.count, consecutiveFailures: pool.consecutiveFailures,
                 throttledUntil: pool.throttledUntil > loop.now ? pool.throttledUntil : 0)
@@ -400,7 +441,7 @@ public final class Supervisor {
         worker.assigned += 1
         let deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline,
-                                     upload: pending.upload, download: pending.download))
+                                     upload: pending.upload, download: pending.download, startedAt: loop.now))
         worker.send(.request(Request(task: pending.task, body: pending.body, streamed: pending.upload != nil)),
                     requestID: pending.ticket)
         if let upload = pending.upload {

@@ -71,6 +71,32 @@ public struct SupervisorLink: Sendable {
         return done.wait(timeout: .now() + .seconds(seconds)) == .success
     }
 
+    /// Kills a worker by pid, or all of a tenant's; how many (at most `seconds` to answer).
+    public func kill(_ target: String, seconds: Int = 5) -> Int {
+        let done = DispatchSemaphore(value: 0)
+        let count = Box(0)
+        let b = bound
+        b.loop.execute {
+            count.value = b.value.kill(target)
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + .seconds(seconds))
+        return count.value
+    }
+
+    /// The pools with each worker's CPU time and memory (`bulkheadctl workers list`).
+    public func detailedSnapshot() -> [PoolSnapshot] {
+        let done = DispatchSemaphore(value: 0)
+        let result = SnapshotBox()
+        let b = bound
+        b.loop.execute {
+            result.set(b.value.detailedSnapshot())
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + .seconds(5))
+        return result.get()
+    }
+
     public func snapshot() -> [PoolSnapshot] {
         let done = DispatchSemaphore(value: 0)
         let result = SnapshotBox()
@@ -82,6 +108,11 @@ public struct SupervisorLink: Sendable {
         _ = done.wait(timeout: .now() + .seconds(5))
         return result.get()
     }
+}
+
+private final class Box<T>: @unchecked Sendable {  // written before the semaphore is signalled, read after
+    var value: T
+    init(_ v: T) { value = v }
 }
 
 private final class SnapshotBox: @unchecked Sendable {  // written before the semaphore is signalled, read after

@@ -119,6 +119,14 @@ public struct PoolSnapshot: Sendable, Equatable {
         public let state: String
         public let requestsServed: Int
         public let inFlight: Int
+        /// Since it was started.
+        public var ageSeconds: Double = 0
+        /// The kernel's count of its CPU time so far.
+        public var cpuSeconds: Double = 0
+        /// Resident set size now (/proc/PID/statm).
+        public var rssKiB: Int = 0
+        /// How long the oldest request it holds has run; nil when idle.
+        public var requestAgeSeconds: Double?
     }
     public let tenant: String
     public let workers: [WorkerInfo]

@@ -19,6 +19,8 @@ final class WorkerProcess {
         var upload: ByteChannel?
         /// Where a streamed response body goes, if the caller takes one.
         var download: ByteChannel?
+        /// When it was handed to the worker (loop clock).
+        var startedAt: UInt64 = 0
         /// The response head came with `more`: DATA frames follow.
         var responding = false
         var cancelSent = false
@@ -89,6 +91,17 @@ final class WorkerProcess {
             value = value &* 10 &+ UInt64(b - 0x30)
         }
         return value
+    }
+
+    /// Resident set size in KiB, from /proc/PID/statm (pages × page size); 0 if unreadable.
+    func residentKiB() -> Int {
+        guard let fd = try? Posix.open("/proc/\(pid)/statm", O_RDONLY) else { return 0 }
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = buf.withUnsafeMutableBytes { read(fd.rawValue, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        let fields = buf[..<n].split(separator: 0x20)
+        guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
     }
 
     /// Spawns a worker for `tenant` whose root will be `volume`.

@@ -118,6 +118,16 @@ public final class AdminCommands: ControlHandler {
             } catch {
                 throw CommandError(.badRequest, "configuration refused, the running one is kept: \(error.message)")
             }
+        case "workers.list":
+            return (Answer(value: .object(JSONObject([("workers", .array(workerRows(a["tenant"]?.stringValue)))]))), nil)
+        case "workers.kill":
+            let target = try string(a, "TARGET")
+            guard Int32(target) != nil || TenantIdentity.isValid(id: target) else {
+                throw CommandError(.badRequest, "give a worker's pid or a tenant id")
+            }
+            let killed = supervisor.kill(target)
+            guard killed > 0 else { throw CommandError(.notFound, "no worker \(Int32(target) != nil ? "with pid" : "of tenant") \(target)") }
+            return (Answer(value: .object(JSONObject([("killed", .number(JSONNumber(killed)))]))), "\(killed) killed")
         case "drain":
             guard let operations else { throw CommandError(.internal, "drain is not available") }
             operations.drain()
@@ -384,7 +394,29 @@ public final class AdminCommands: ControlHandler {
             .map { ($0.0, .number(JSONNumber($0.1))) }
     }
 
+    /// One row per live worker, for `workers list`.
+    private func workerRows(_ only: String?) -> [JSONValue] {
+        var rows: [JSONValue] = []
+        for pool in supervisor.detailedSnapshot() where only == nil || pool.tenant == only {
+            for w in pool.workers {
+                func seconds(_ v: Double?) -> JSONValue { v.flatMap { JSONNumber(Self.rounded($0)) }.map(JSONValue.number) ?? .null }
+                let fields: [(String, JSONValue)] = [
+                    ("pid", .number(JSONNumber(Int(w.pid)))), ("tenant", .string(pool.tenant)), ("state", .string(w.state)),
+                    ("age_s", seconds(w.ageSeconds)),
+                    ("requests", .number(JSONNumber(w.requestsServed))), ("in_flight", .number(JSONNumber(w.inFlight))),
+                    ("cpu_s", seconds(w.cpuSeconds)), ("rss_kib", .number(JSONNumber(w.rssKiB))),
+                    ("request_age_s", seconds(w.requestAgeSeconds)),
+                ]
+                rows.append(.object(JSONObject(fields)))
+            }
+        }
+        return rows
+    }
+
     // MARK: Helpers
+
+    /// Three decimals, for figures meant to be read.
+    static func rounded(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 
     private func validate(tenantID id: String) throws(CommandError) {
         guard TenantIdentity.isValid(id: id) else {

@@ -17,6 +17,16 @@ extension CLI {
             return "Reloaded: configuration generation \(a["generation"].map(plain) ?? "?")"
                 + (needed.isEmpty ? "" : "\nNeeds a restart to change (running values kept): " + needed.joined(separator: ", "))
         },
+        Command(path: ["workers", "list"], synopsis: "workers list [--tenant ID]",
+                summary: "Lists the live workers: pid, tenant, state, age, requests served, requests in flight, CPU seconds (from the kernel), resident memory, and how long the current request has run.",
+                control: "workers.list", positionals: [], options: ["tenant": "only this tenant's workers"], flags: [:]) { a in
+            table(a["workers"]?.arrayValue ?? [], ["pid", "tenant", "state", "age_s", "requests", "in_flight", "cpu_s", "rss_kib", "request_age_s"])
+        },
+        Command(path: ["workers", "kill"], synopsis: "workers kill TENANT|PID",
+                summary: "Kills one worker (by pid) or all of a tenant's workers at once (SIGKILL): the requests they hold get 502 worker_crashed; new workers start on demand.",
+                control: "workers.kill", positionals: ["TARGET"], options: [:], flags: [:]) { a in
+            "Killed \(a["killed"].map(plain) ?? "0") worker(s)"
+        },
         Command(path: ["drain"], synopsis: "drain",
                 summary: "Stops taking new connections and requests; those in flight are answered. /readyz answers 503 draining. Stop the daemon afterwards (systemctl stop bulkhead).",
                 control: "drain", positionals: [], options: [:], flags: [:]) { _ in

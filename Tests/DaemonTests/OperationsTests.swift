@@ -208,4 +208,30 @@ func busyWorkers(_ d: Daemon) -> Int {
         print("SIGTERM to exit with 100 requests in flight: \(String(format: "%.2f", seconds)) s, statuses \(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
         #expect(statuses.allSatisfy { $0 == 200 })
     }
+
+    @Test func workersListAndKill() throws {
+        let d = try Daemon(hostile: true)
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        let slow = try d.connect()
+        slow.send(request(key: key, body: #"{"task":"sleep_ms","data":5000}"#))
+        try eventually(10, "a busy worker") { busyWorkers(d) > 0 }
+        let listed = jsonObject(d.ctl("--json", "workers", "list").stdout)["workers"] as? [[String: Any]] ?? []
+        let busy = try #require(listed.first { $0["state"] as? String == "busy" })
+        #expect(busy["tenant"] as? String == "acme")
+        #expect((busy["rss_kib"] as? Int ?? 0) > 0)
+        #expect((busy["request_age_s"] as? Double ?? -1) >= 0)
+        #expect(d.ctl("workers", "list").stdout.hasPrefix("PID "))
+        #expect(d.ctl("status").stdout.contains("acme"))
+        let pid = try #require(busy["pid"] as? Int)
+        #expect(d.ctl("workers", "kill", String(pid)).stdout.contains("Killed 1 worker"))
+        #expect(slow.response()?.status == 502)
+        #expect(d.ctl("workers", "kill", "nobody").status == 1)
+        #expect(d.ctl("workers", "kill", "../etc").status == 1)
+        // The tenant is served again, by a new worker; killing by tenant takes them all.
+        #expect(try d.call(key: key, body: echo("1")).status == 200)
+        #expect(d.ctl("workers", "kill", "acme").status == 0)
+        #expect(try d.call(key: key, body: echo("1")).status == 200)
+    }
 }
