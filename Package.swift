@@ -35,10 +35,10 @@ let package = Package(
         .target(name: "Config", dependencies: ["CInih"]),
         .target(name: "Sandbox", dependencies: ["Posix", "CBulkhead", "CSeccomp"]),
         .target(name: "WorkerKit", dependencies: ["Wire", "Sandbox", "Posix", "CSQLite", "CBulkhead"]),
-        .target(name: "Control", dependencies: ["EventLoop", "Posix", "Wire", "JSON", "Log"]),
+        .target(name: "Control", dependencies: ["EventLoop", "Posix", "Wire", "JSON", "Log", "CBulkhead"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Auth", dependencies: ["COpenSSL", "JSON"]),
-        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "RateLimit", "Metering", "EventLoop", "JSON", "Log", "Wire", "CBulkhead"]),
+        .target(name: "Tenants", dependencies: ["Store", "Auth", "Control", "Supervisor", "RateLimit", "Metering", "EventLoop", "JSON", "Log", "Wire", "Archive", "CBulkhead"]),
         .target(name: "Metrics"),
         .target(name: "Metering", dependencies: ["Store", "EventLoop", "Log", "Posix", "JSON", "CBulkhead"]),
         .target(name: "RateLimit", dependencies: ["Config", "EventLoop", "Log", "Metrics", "CHiredis", "COpenSSL", "CBulkhead"]),
@@ -47,6 +47,7 @@ let package = Package(
         .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "Log", "RateLimit", "Metrics", "Metering", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
         .target(name: "Systemd"),
+        .target(name: "Archive"),
 
         // Executables only wire modules together.
         .executableTarget(

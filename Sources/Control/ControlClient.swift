@@ -1,4 +1,5 @@
 // ControlClient: the blocking client side of the control socket, for bulkheadctl.
+import CBulkhead
 import Glibc
 import JSON
 import Posix
@@ -29,20 +30,30 @@ public enum ControlClient {
         }
     }
 
-    /// Sends `command` with `arguments` and returns the daemon's JSON answer.
-    public static func call(socket path: String, command: String, arguments: JSONObject,
+    /// Sends `command` with `arguments` and returns the daemon's JSON answer. `descriptor`
+    /// goes with the request (SCM_RIGHTS): a file opened here, with the caller's rights.
+    public static func call(socket path: String, command: String, arguments: JSONObject, descriptor: Int32? = nil,
                             timeoutSeconds: Int32 = 30) throws(ControlClientError) -> JSONValue {
         let fd = try connect(path)
         var out: [UInt8] = []
         Message.hello(Hello(pid: UInt32(getpid()), agent: "bulkheadctl")).encode(requestID: 0, into: &out)
         Message.request(Request(task: command, body: JSONValue.object(arguments).serialized())).encode(requestID: 1, into: &out)
-        return try exchange(fd, out, timeoutSeconds)
+        return try exchange(fd, out, descriptor: descriptor, timeoutSeconds)
     }
 
-    private static func exchange(_ fd: borrowing FileDescriptor, _ out: [UInt8], _ timeoutSeconds: Int32) throws(ControlClientError) -> JSONValue {
+    private static func exchange(_ fd: borrowing FileDescriptor, _ out: [UInt8], descriptor: Int32?,
+                                 _ timeoutSeconds: Int32) throws(ControlClientError) -> JSONValue {
         // MSG_NOSIGNAL: a daemon that refused us and closed is an answer to read, not a
         // SIGPIPE. Whatever it sent before closing (its ERROR) is read below.
         var sent = 0
+        if let descriptor {
+            // The descriptor rides on the first bytes.
+            var fds = [descriptor]
+            let raw = fd.rawValue
+            let n = out.withUnsafeBytes { bh_send_with_fds(raw, $0.baseAddress, $0.count, &fds, 1) }
+            guard n > 0 else { throw ControlClientError(kind: .unreachable, description: "cannot pass the file to bulkheadd") }
+            sent = Int(n)
+        }
         while sent < out.count {
             let raw = fd.rawValue
             let n = out.withUnsafeBytes { Glibc.send(raw, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }

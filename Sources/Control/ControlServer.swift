@@ -1,6 +1,9 @@
 // ControlServer: the admin socket — a Unix socket (0660, root:admin group) on its own
 // event loop; each peer is checked with SO_PEERCRED, then speaks HELLO and
-// REQUEST(command, JSON arguments) → RESPONSE(JSON) | ERROR, in Wire frames.
+// REQUEST(command, JSON arguments) → RESPONSE(JSON) | ERROR, in Wire frames. A request
+// may come with one descriptor (SCM_RIGHTS): the file a backup is written to or a restore
+// read from, opened by the admin with the admin's own permissions.
+import CBulkhead
 import EventLoop
 import Glibc
 import JSON
@@ -23,7 +26,8 @@ public enum ControlReply: Sendable {
 
 /// The daemon's answers to control commands. Called on the control loop's thread.
 public protocol ControlHandler: AnyObject {
-    func handle(_ command: String, _ arguments: JSONObject, from peer: ControlPeer) -> ControlReply
+    /// `descriptor`: the file the peer passed with the request, if any; closed after this returns.
+    func handle(_ command: String, _ arguments: JSONObject, from peer: ControlPeer, descriptor: Int32?) -> ControlReply
     /// A peer that is neither root nor in the admin group tried to connect.
     func refused(_ peer: ControlPeer)
 }
@@ -103,7 +107,7 @@ public final class ControlServer {
         return groups.prefix(Int(count)).contains(admin)
     }
 
-    func dispatch(_ command: String, _ body: [UInt8], from peer: ControlPeer) -> Message {
+    func dispatch(_ command: String, _ body: [UInt8], from peer: ControlPeer, descriptor: Int32?) -> Message {
         guard let handler else { return .error(ErrorMessage(code: .internal, message: "shutting down")) }
         let arguments: JSONObject
         do {
@@ -115,7 +119,7 @@ public final class ControlServer {
         } catch {
             return .error(ErrorMessage(code: .badRequest, message: "arguments are not valid JSON: \(error)"))
         }
-        switch handler.handle(command, arguments, from: peer) {
+        switch handler.handle(command, arguments, from: peer, descriptor: descriptor) {
         case .ok(let value): return .response(Response(cpuMicros: 0, maxRSSKiB: 0, body: value.serialized()))
         case .refused(let code, let message): return .error(ErrorMessage(code: code, message: message))
         }
@@ -136,6 +140,8 @@ final class ControlConnection {
     private var decoder = FrameDecoder(maxPayload: 1 << 20)
     private var greeted = false
     private var outbox: [UInt8] = []
+    /// Descriptors received and not yet handed to a request (owned: closed at the end).
+    private var received: [Int32] = []
 
     init(fd: consuming FileDescriptor, peer: ControlPeer, loop: EventLoop, server: ControlServer) {
         self.fd = fd
@@ -152,18 +158,25 @@ final class ControlConnection {
     func close() {
         if let token { loop.deregister(token, fd: fd.rawValue) }
         token = nil
+        for d in received { Glibc.close(d) }
+        received.removeAll()
     }
 
     private func ready(_ events: IOEvents) {
         if events.contains(.writable) { flush() }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while token != nil {
-            let n: Int?
-            do { n = try buffer.withUnsafeMutableBytes { (raw) throws(Errno) -> Int? in try fd.read(into: raw) } } catch {
+            var fds = [Int32](repeating: -1, count: 4)
+            var count: Int32 = 0
+            let raw = fd.rawValue
+            let got = buffer.withUnsafeMutableBytes { bh_recv_with_fds(raw, $0.baseAddress, $0.count, &fds, 4, &count) }
+            received += fds.prefix(Int(count))
+            if got == -EAGAIN { return }
+            guard got >= 0 else {
                 finish()
                 return
             }
-            guard let n else { return }
+            let n = Int(got)
             if n == 0 {
                 finish()
                 return
@@ -192,7 +205,9 @@ final class ControlConnection {
             send(.hello(Hello(minVersion: v, maxVersion: v, pid: UInt32(getpid()), agent: "bulkheadd")), id: 0)
         case (true, .request(let request)):
             guard let server else { throw Violation() }
-            send(server.dispatch(request.task, request.body, from: peer), id: id)
+            let descriptor = received.isEmpty ? nil : received.removeFirst()
+            defer { if let descriptor { Glibc.close(descriptor) } }
+            send(server.dispatch(request.task, request.body, from: peer, descriptor: descriptor), id: id)
         case (true, .ping(let nonce)):
             send(.pong(nonce: nonce), id: id)
         default:

@@ -57,6 +57,12 @@ public final class Store: Sendable {
         get throws(StoreError) { try locked { (db) throws(StoreError) in try Store.userVersion(&db) } }
     }
 
+    /// A consistent copy of the whole store in a new file at `destination` (mode 0600),
+    /// taken while the daemon runs (`bulkheadctl backup-state`).
+    public func backup(to destination: String) throws(StoreError) {
+        try connection.withLock { (db: inout Connection) throws(StoreError) in try db.backup(to: destination) }
+    }
+
     /// The connection's journal mode ("wal"); for tests and diagnostics.
     var journalMode: String {
         get throws(StoreError) {

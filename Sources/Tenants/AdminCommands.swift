@@ -84,11 +84,11 @@ public final class AdminCommands: ControlHandler {
         audit(peer, "control.connect", nil, "refused: forbidden", "neither root nor in the admin group")
     }
 
-    public func handle(_ command: String, _ args: JSONObject, from peer: ControlPeer) -> ControlReply {
+    public func handle(_ command: String, _ args: JSONObject, from peer: ControlPeer, descriptor: Int32?) -> ControlReply {
         let target = args["ID"]?.stringValue ?? args["TENANT"]?.stringValue ?? args["KEY_ID"]?.stringValue
             ?? args["tenant"]?.stringValue
         do {
-            let (answer, detail) = try run(command, args)
+            let (answer, detail) = try run(command, args, descriptor: descriptor)
             audit(peer, command, answer.target ?? target, "ok", detail)
             return .ok(answer.value)
         } catch {
@@ -102,7 +102,7 @@ public final class AdminCommands: ControlHandler {
         var target: String?
     }
 
-    private func run(_ command: String, _ a: JSONObject) throws(CommandError) -> (Answer, String?) {
+    private func run(_ command: String, _ a: JSONObject, descriptor: Int32?) throws(CommandError) -> (Answer, String?) {
         switch command {
         case "status": return (Answer(value: status()), nil)
         case "reload":
@@ -118,6 +118,9 @@ public final class AdminCommands: ControlHandler {
             } catch {
                 throw CommandError(.badRequest, "configuration refused, the running one is kept: \(error.message)")
             }
+        case "tenant.backup": return (try backupTenant(try string(a, "ID"), into: descriptor), nil)
+        case "tenant.restore": return (try restoreTenant(try string(a, "ID"), from: descriptor), nil)
+        case "backup-state": return (try backupState(into: descriptor), nil)
         case "workers.list":
             return (Answer(value: .object(JSONObject([("workers", .array(workerRows(a["tenant"]?.stringValue)))]))), nil)
         case "workers.kill":

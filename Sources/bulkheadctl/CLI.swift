@@ -24,6 +24,9 @@ struct Command: Sendable {
     let flags: [String: String]
     /// Option names that may be given more than once (values collected in an array).
     var repeated: Set<String> = []
+    /// An argument naming a file this tool opens (with the caller's rights) and passes to
+    /// the daemon: `.writes("out")` creates it (never over an existing file), `.reads("FILE")`.
+    var file: FileArgument? = nil
     let render: @Sendable (JSONValue) -> String
 
     var help: String {
@@ -37,6 +40,10 @@ struct Command: Sendable {
         }
         return text
     }
+}
+
+enum FileArgument: Sendable {
+    case writes(String), reads(String)
 }
 
 enum CLI {
@@ -104,8 +111,23 @@ enum CLI {
         do { request = try parse(rest, for: command) } catch {
             return usage(error.message, error.help)
         }
+        var descriptor: Int32?
+        var created: String?
+        if let file = command.file {
+            let (name, writes) = switch file { case .writes(let n): (n, true) case .reads(let n): (n, false) }
+            guard let path = request[name]?.stringValue else { return usage("missing \(writes ? "--" + name : name)", command.help) }
+            let fd = writes ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) : open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                writeStderr("bulkheadctl: \(path): \(String(cString: strerror(errno)))\(writes && errno == EEXIST ? " (not overwritten)" : "")\n")
+                return 1
+            }
+            descriptor = fd
+            if writes { created = path }
+        }
+        defer { if let descriptor { close(descriptor) } }
         do {
-            let answer = try ControlClient.call(socket: socket ?? configuredSocket(), command: command.control, arguments: request)
+            let answer = try ControlClient.call(socket: socket ?? configuredSocket(), command: command.control, arguments: request,
+                                                descriptor: descriptor, timeoutSeconds: descriptor == nil ? 30 : 3600)
             if json {
                 print(String(decoding: answer.serialized(), as: UTF8.self))
             } else {
@@ -114,6 +136,7 @@ enum CLI {
             }
             return 0
         } catch {
+            if let created { unlink(created) }  // no half-written backup left behind
             writeStderr("bulkheadctl: \(error.description)\n")
             return 1
         }

@@ -59,6 +59,24 @@ extension CLI {
                 flags: ["purge": "also delete the volume and the usage history"]) { a in
             "Deleted tenant: \(a["id"]?.stringValue ?? "?")" + (a["purged"]?.boolValue == true ? " (volume purged)" : "")
         },
+        Command(path: ["tenant", "backup"], synopsis: "tenant backup ID --out FILE",
+                summary: "Writes the tenant's volume to FILE as a tar archive: its files as they are, and a consistent copy of its Dict (SQLite's online backup). FILE is created by bulkheadctl, never overwritten.",
+                control: "tenant.backup", positionals: ["ID"], options: ["out": "the archive to create"], flags: [:],
+                file: .writes("out")) { a in
+            "Backed up tenant \(a["id"].map(plain) ?? "?"): \(a["files"].map(plain) ?? "0") files, \(a["bytes"].map(plain) ?? "0") bytes"
+                + ((a["skipped"]?.intValue ?? 0) > 0 ? " (\(a["skipped"].map(plain)!) links or special files left out)" : "")
+        },
+        Command(path: ["tenant", "restore"], synopsis: "tenant restore ID FILE",
+                summary: "Restores a tenant backup into the tenant's new or emptied volume, owned by the tenant's uid. Archives with absolute paths, .., links, devices, or more than the storage quota are refused, and nothing is changed.",
+                control: "tenant.restore", positionals: ["ID", "FILE"], options: [:], flags: [:], file: .reads("FILE")) { a in
+            "Restored tenant \(a["id"].map(plain) ?? "?"): \(a["files"].map(plain) ?? "0") files, \(a["bytes"].map(plain) ?? "0") bytes"
+        },
+        Command(path: ["backup-state"], synopsis: "backup-state --out FILE",
+                summary: "Writes a consistent copy of the daemon's SQLite state (tenants, keys, limits, usage, audit) to FILE, while it runs.",
+                control: "backup-state", positionals: [], options: ["out": "the database file to create"], flags: [:],
+                file: .writes("out")) { a in
+            "State backed up: \(a["bytes"].map(plain) ?? "?") bytes"
+        },
         Command(path: ["key", "issue"], synopsis: "key issue TENANT [--ttl DURATION] [--scope SCOPE]...",
                 summary: "Issues another API key for a tenant.", control: "key.issue", positionals: ["TENANT"],
                 options: ["ttl": "lifetime, e.g. 90d (default: no expiry)", "scope": "a scope (repeatable; default: all tenant scopes)"],

@@ -1,0 +1,270 @@
+// Backups (SPEC §9): `tenant backup` writes a tenant's volume as a tar stream into a file
+// the admin opened and passed over the control socket; `tenant restore` reads one back
+// into the tenant's empty volume; `backup-state` copies the daemon's own SQLite store.
+// The daemon never opens an admin's path itself, so an admin-group member cannot make it
+// write where root may write. Walking a volume never follows a link (the tenant controls
+// what is in it), and a restore refuses absolute paths, `..`, links, devices and anything
+// but files and directories, extracting into a fresh directory that only becomes the
+// volume once everything in it has been checked and written.
+import Archive
+import CBulkhead
+import Glibc
+import JSON
+import Store
+import Supervisor
+import Wire
+
+extension AdminCommands {
+    /// The Dict inside a volume, copied with SQLite's backup API rather than as bytes.
+    static let dictPath = FilePath.reserved + "/dict.db"
+
+    func backupTenant(_ id: String, into fd: Int32?) throws(CommandError) -> Answer {
+        guard let fd else { throw CommandError(.badRequest, "tenant backup needs the output file (--out FILE)") }
+        let record = try existing(id)
+        let volume = Volumes.path(root: settings.volumesRoot, prefix: settings.volumePrefix, tenant: id)
+        let root = open(volume, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard root >= 0 else { throw CommandError(.notFound, "volume \(volume): \(String(cString: strerror(errno)))") }
+        defer { close(root) }
+        var writer = TarWriter(fd: fd)
+        var counts = (files: 0, directories: 0, bytes: Int64(0), skipped: 0)
+        do throws(ArchiveError) {
+            try walk(root, "", &writer, &counts)
+            try addDict(volume: volume, owner: record.uid, &writer, &counts)
+            try writer.finish()
+        } catch {
+            throw CommandError(.internal, "backup of \(id) failed: \(error.description)")
+        }
+        guard fsync(fd) == 0 || errno == EINVAL else {
+            throw CommandError(.internal, "backup of \(id): the archive could not be flushed: \(String(cString: strerror(errno)))")
+        }
+        log.info("tenant_backup", [("tenant", .string(id)), ("files", .of(counts.files)), ("bytes", .of(counts.bytes)),
+                                   ("skipped", .of(counts.skipped))])
+        return Answer(value: .object(JSONObject([
+            ("id", .string(id)), ("files", .number(JSONNumber(counts.files))), ("directories", .number(JSONNumber(counts.directories))),
+            ("bytes", .number(JSONNumber(counts.bytes))), ("archive_bytes", .number(JSONNumber(writer.bytesWritten))),
+            ("skipped", .number(JSONNumber(counts.skipped))),
+        ])), target: id)
+    }
+
+    /// Directories and regular files below the directory `dir` (at `prefix`), through
+    /// descriptors: no path is resolved twice and no link is followed.
+    private func walk(_ dir: Int32, _ prefix: String, _ writer: inout TarWriter,
+                      _ counts: inout (files: Int, directories: Int, bytes: Int64, skipped: Int)) throws(ArchiveError) {
+        let copy = dup(dir)
+        guard copy >= 0, let stream = fdopendir(copy) else { throw ArchiveError("cannot read directory \(prefix)") }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        for name in names.sorted() {
+            let path = prefix.isEmpty ? name : prefix + "/" + name
+            // The Dict is copied through SQLite (addDict); its WAL files are part of that copy.
+            if path.hasPrefix(Self.dictPath) || name.hasPrefix(".bulkhead-tmp-") { continue }
+            var st = stat()
+            guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                let child = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { counts.skipped += 1; continue }
+                defer { close(child) }
+                try writer.directory(path, mode: UInt32(st.st_mode & 0o777), mtime: Int64(st.st_mtim.tv_sec))
+                counts.directories += 1
+                try walk(child, path, &writer, &counts)
+            case S_IFREG:
+                let file = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard file >= 0 else { counts.skipped += 1; continue }
+                defer { close(file) }
+                var now = stat()
+                guard fstat(file, &now) == 0 else { counts.skipped += 1; continue }
+                try writer.file(path, from: file, size: Int64(now.st_size), mode: UInt32(now.st_mode & 0o777),
+                                mtime: Int64(now.st_mtim.tv_sec))
+                counts.files += 1
+                counts.bytes += Int64(now.st_size)
+            default:
+                counts.skipped += 1  // links, sockets, FIFOs: never part of a backup
+            }
+        }
+    }
+
+    /// A consistent copy of the tenant's Dict, if it has one (and it is a regular file of
+    /// the tenant's own, not a link to something else).
+    private func addDict(volume: String, owner: UInt32, _ writer: inout TarWriter,
+                         _ counts: inout (files: Int, directories: Int, bytes: Int64, skipped: Int)) throws(ArchiveError) {
+        let source = volume + "/" + Self.dictPath
+        var st = stat()
+        guard lstat(source, &st) == 0 else { return }
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == owner else {
+            counts.skipped += 1
+            return
+        }
+        let temporary = settings.volumesRoot + "/.bulkhead-backup-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        defer { unlink(temporary) }
+        do { try SQLiteBackup.copy(from: source, to: temporary) } catch {
+            throw ArchiveError("the Dict could not be copied: \(error.message)")
+        }
+        let file = open(temporary, O_RDONLY | O_CLOEXEC)
+        guard file >= 0 else { throw ArchiveError("the Dict copy could not be read") }
+        defer { close(file) }
+        var copy = stat()
+        fstat(file, &copy)
+        try writer.file(Self.dictPath, from: file, size: Int64(copy.st_size), mode: 0o600, mtime: Int64(st.st_mtim.tv_sec))
+        counts.files += 1
+        counts.bytes += Int64(copy.st_size)
+    }
+
+    /// A consistent copy of the daemon's own store (tenants, keys, limits, usage, audit).
+    func backupState(into fd: Int32?) throws(CommandError) -> Answer {
+        guard let fd else { throw CommandError(.badRequest, "backup-state needs the output file (--out FILE)") }
+        let temporary = settings.volumesRoot + "/.bulkhead-state-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        defer { unlink(temporary) }
+        do { try store.backup(to: temporary) } catch { throw storeError(error, "state backup") }
+        let source = open(temporary, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { throw CommandError(.internal, "the state copy could not be read") }
+        defer { close(source) }
+        var total = 0
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw CommandError(.internal, "reading the state copy failed") }
+            if n == 0 { break }
+            var done = 0
+            while done < n {
+                let w = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + done, n - done) }
+                if w < 0 && errno == EINTR { continue }
+                guard w > 0 else { throw CommandError(.internal, "writing the backup failed: \(String(cString: strerror(errno)))") }
+                done += w
+            }
+            total += n
+        }
+        _ = fsync(fd)
+        log.info("state_backup", [("bytes", .of(total))])
+        return Answer(value: .object(JSONObject([("bytes", .number(JSONNumber(total)))])))
+    }
+
+    // MARK: Restore
+
+    func restoreTenant(_ id: String, from fd: Int32?) throws(CommandError) -> Answer {
+        guard let fd else { throw CommandError(.badRequest, "tenant restore needs the archive (FILE)") }
+        let record = try existing(id)
+        guard supervisor.stopTenant(id) else { throw CommandError(.conflict, "the tenant's workers did not stop; try again") }
+        let volume = Volumes.path(root: settings.volumesRoot, prefix: settings.volumePrefix, tenant: id)
+        guard Self.isEmptyOrMissing(volume) else {
+            throw CommandError(.conflict, "volume \(volume) is not empty: restore goes into a new or emptied volume (tenant delete --purge, tenant create)")
+        }
+        let quota = admission.limitTable.limits(for: id).storageGB
+        let maxBytes = Int64(max(0, min(quota * 1_073_741_824, Double(Int64.max / 2))))
+        let staging = settings.volumesRoot + "/.bulkhead-restore-\(id)-\(UInt64.random(in: 0...UInt64.max))"
+        guard mkdir(staging, 0o700) == 0 else {
+            throw CommandError(.internal, "cannot create \(staging): \(String(cString: strerror(errno)))")
+        }
+        var counts = (files: 0, directories: 0, bytes: Int64(0))
+        do throws(ArchiveError) {
+            let root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard root >= 0 else { throw ArchiveError("cannot open \(staging)") }
+            defer { close(root) }
+            try extract(from: fd, into: root, uid: record.uid, gid: record.gid, maxBytes: maxBytes, &counts)
+            guard fchown(root, record.uid, record.gid) == 0, fchmod(root, 0o700) == 0 else {
+                throw ArchiveError("cannot give the volume to uid \(record.uid)")
+            }
+        } catch {
+            _ = bh_remove_tree(staging)
+            log.warning("tenant_restore_refused", [("tenant", .string(id)), ("reason", .string(error.description))])
+            throw CommandError(.badRequest, "restore of \(id) refused, nothing changed: \(error.description)")
+        }
+        // All checked and written: the staging directory becomes the volume.
+        _ = rmdir(volume)
+        guard rename(staging, volume) == 0 else {
+            _ = bh_remove_tree(staging)
+            throw CommandError(.internal, "restore of \(id): cannot move the restored volume into place: \(String(cString: strerror(errno)))")
+        }
+        meter.storageChanged(id, by: counts.bytes)
+        log.info("tenant_restored", [("tenant", .string(id)), ("files", .of(counts.files)), ("bytes", .of(counts.bytes))])
+        return Answer(value: .object(JSONObject([
+            ("id", .string(id)), ("files", .number(JSONNumber(counts.files))),
+            ("directories", .number(JSONNumber(counts.directories))), ("bytes", .number(JSONNumber(counts.bytes))),
+        ])), target: id)
+    }
+
+    private static func isEmptyOrMissing(_ path: String) -> Bool {
+        guard let d = opendir(path) else { return errno == ENOENT }
+        defer { closedir(d) }
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { return false }
+        }
+        return true
+    }
+
+    /// Every entry of the archive into the directory `root`, owned by uid/gid.
+    private func extract(from fd: Int32, into root: Int32, uid: UInt32, gid: UInt32, maxBytes: Int64,
+                         _ counts: inout (files: Int, directories: Int, bytes: Int64)) throws(ArchiveError) {
+        var reader = TarReader(fd: fd)
+        while let entry = try reader.next() {
+            var path = entry.path
+            while path.hasSuffix("/") { path.removeLast() }
+            if path.hasPrefix("./") { path.removeFirst(2) }
+            if path.isEmpty || path == "." { try reader.skip(); continue }
+            if let problem = Self.restorable(path) { throw ArchiveError("entry \"\(Self.printable(path))\": \(problem)") }
+            let parts = path.split(separator: "/").map(String.init)
+            let parent = try directory(root, Array(parts.dropLast()), uid: uid, gid: gid, &counts)
+            defer { if parent != root { close(parent) } }
+            switch entry.type {
+            case .directory:
+                let d = try directory(parent, [parts.last!], uid: uid, gid: gid, &counts)
+                close(d)
+            case .file:
+                counts.bytes += entry.size
+                guard counts.bytes <= maxBytes else { throw ArchiveError("the archive holds more than the tenant's storage quota") }
+                let file = openat(parent, parts.last!, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+                guard file >= 0 else { throw ArchiveError("entry \"\(Self.printable(path))\": \(String(cString: strerror(errno)))") }
+                defer { close(file) }
+                try reader.read { (piece: [UInt8]) throws(ArchiveError) in
+                    var done = 0
+                    while done < piece.count {
+                        let n = piece.withUnsafeBytes { write(file, $0.baseAddress! + done, $0.count - done) }
+                        if n < 0 && errno == EINTR { continue }
+                        guard n > 0 else { throw ArchiveError("writing \(path): \(String(cString: strerror(errno)))") }
+                        done += n
+                    }
+                }
+                guard fchown(file, uid, gid) == 0, fsync(file) == 0 else { throw ArchiveError("finishing \(path) failed") }
+                counts.files += 1
+            case .link, .symlink:
+                throw ArchiveError("entry \"\(Self.printable(path))\" is a link: refused (a volume holds only files and directories)")
+            case .other(let t):
+                throw ArchiveError("entry \"\(Self.printable(path))\" is not a file or a directory (type \(Self.printable(String(UnicodeScalar(t))))): refused")
+            }
+        }
+    }
+
+    /// Walks (creating as needed) the directories `parts` below `base`; the last one's
+    /// descriptor (the caller closes it unless it is `base`).
+    private func directory(_ base: Int32, _ parts: [String], uid: UInt32, gid: UInt32,
+                           _ counts: inout (files: Int, directories: Int, bytes: Int64)) throws(ArchiveError) -> Int32 {
+        var current = base
+        for part in parts {
+            if mkdirat(current, part, 0o700) == 0 {
+                counts.directories += 1
+            } else if errno != EEXIST {
+                throw ArchiveError("cannot create directory \(Self.printable(part)): \(String(cString: strerror(errno)))")
+            }
+            let next = openat(current, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if current != base { close(current) }
+            guard next >= 0 else { throw ArchiveError("\(Self.printable(part)) is not a directory") }
+            guard fchown(next, uid, gid) == 0 else { throw ArchiveError("cannot give \(Self.printable(part)) to uid \(uid)") }
+            current = next
+        }
+        return current
+    }
+
+    /// Why `path` may not be restored, or nil: the files API's rules, plus the Dict.
+    static func restorable(_ path: String) -> String? {
+        if path == FilePath.reserved || path == dictPath { return nil }
+        if path.hasPrefix("/") { return "an absolute path: refused" }
+        if path.split(separator: "/", omittingEmptySubsequences: false).contains("..") { return "leaves the volume (..): refused" }
+        return FilePath.check(path)
+    }
+}
