@@ -43,16 +43,17 @@ let package = Package(
         .target(name: "Metering", dependencies: ["Store", "EventLoop", "Log", "Posix", "JSON", "CBulkhead"]),
         .target(name: "RateLimit", dependencies: ["Config", "EventLoop", "Log", "Metrics", "CHiredis", "COpenSSL", "CBulkhead"]),
         .target(name: "HTTPParser"),
-        .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "CBulkhead"]),
+        .target(name: "HTTPServer", dependencies: ["HTTPParser", "EventLoop", "Posix", "Log", "JSON", "TLS", "CBulkhead"]),
         .target(name: "Dispatcher", dependencies: ["HTTPServer", "HTTPParser", "Tenants", "Log", "RateLimit", "Metrics", "Metering", "Supervisor", "Store", "JSON", "Wire", "EventLoop", "CBulkhead"]),
         .target(name: "Supervisor", dependencies: ["EventLoop", "Posix", "Wire", "Sandbox", "Log", "CBulkhead"]),
         .target(name: "Systemd"),
         .target(name: "Archive"),
+        .target(name: "TLS", dependencies: ["COpenSSL"]),
 
         // Executables only wire modules together.
         .executableTarget(
             name: "bulkheadd",
-            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit", "Metering", "Systemd"]),
+            dependencies: ["Config", "EventLoop", "Supervisor", "Sandbox", "Posix", "Log", "Store", "Auth", "Control", "Tenants", "HTTPServer", "Dispatcher", "RateLimit", "Metering", "Systemd", "TLS"]),
         .executableTarget(name: "bulkheadctl", dependencies: ["Control", "Config", "JSON"]),
         .executableTarget(
             name: "bulkhead-worker", dependencies: ["WorkerKit", "JSON"],

@@ -64,6 +64,10 @@ extension Config {
         public var maxConnections: Int
         /// `event_loops`: HTTP event loop threads; 0 = one per CPU core.
         public var eventLoops: Int
+        /// `tls_certificate`, `tls_private_key`: PEM files for `tls://` listeners (the
+        /// certificate file may hold the chain after it). Reloaded on SIGHUP.
+        public var tlsCertificate: String?
+        public var tlsPrivateKey: String?
 
         public init() {
             listen = [.tcp(host: "127.0.0.1", port: 8080)]
@@ -77,6 +81,8 @@ extension Config {
             keepaliveTimeout = .seconds(75)
             maxConnections = 10_000
             eventLoops = 0
+            tlsCertificate = nil
+            tlsPrivateKey = nil
         }
     }
 

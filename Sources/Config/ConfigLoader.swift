@@ -93,6 +93,8 @@ let configKeys: [ConfigKey] = [
         }
         c.server.adminGroup = v
     },
+    ConfigKey("server", "tls_certificate") { c, v, x throws(ValueError) in c.server.tlsCertificate = try ValueSyntax.path(v, relativeTo: x.workingDirectory) },
+    ConfigKey("server", "tls_private_key") { c, v, x throws(ValueError) in c.server.tlsPrivateKey = try ValueSyntax.path(v, relativeTo: x.workingDirectory) },
     ConfigKey("server", "max_body_bytes") { c, v, _ throws(ValueError) in c.server.maxBodyBytes = try ValueSyntax.size(v) },
     ConfigKey("server", "drain_timeout") { c, v, _ throws(ValueError) in c.server.drainTimeout = try ValueSyntax.duration(v) },
     ConfigKey("server", "header_timeout") { c, v, _ throws(ValueError) in c.server.headerTimeout = try positiveDuration(v) },
@@ -289,6 +291,13 @@ enum ConfigLoader {
             throw ConfigError(
                 file: file, line: line("server", "listen", "control_socket"),
                 message: "control_socket \(config.server.controlSocket) is also a listen address")
+        }
+
+        let tls = config.server.listen.contains { if case .tls = $0 { true } else { false } }
+        if tls, config.server.tlsCertificate == nil || config.server.tlsPrivateKey == nil {
+            throw ConfigError(
+                file: file, line: line("server", "listen", "tls_certificate", "tls_private_key"),
+                message: "a tls:// listen address needs tls_certificate and tls_private_key")
         }
 
         if config.rateLimit.redisURL == nil, let host = environment["REDIS_HOST"], !host.isEmpty {

@@ -62,11 +62,22 @@ public enum ListenAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
     case tcp(host: String, port: UInt16)
     /// An absolute, normalised socket path.
     case unix(path: String)
+    /// HTTPS: TCP with TLS (`tls://HOST:PORT`), with `[server] tls_certificate` and `tls_private_key`.
+    case tls(host: String, port: UInt16)
 
     public var description: String {
         switch self {
         case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): "unix:\(path)"
+        case .tls(let host, let port): "tls://" + ListenAddress.tcp(host: host, port: port).description
+        }
+    }
+
+    /// Host and port of a TCP or TLS address.
+    var tcpEndpoint: (host: String, port: UInt16)? {
+        switch self {
+        case .tcp(let host, let port), .tls(let host, let port): (host, port)
+        case .unix: nil
         }
     }
 }
@@ -274,7 +285,14 @@ public enum ValueSyntax {
     /// `HOST:PORT`, `[IPV6]:PORT`, `*:PORT` (all IPv4 addresses, same as `0.0.0.0:PORT`)
     /// or `unix:PATH`.
     public static func listenAddress(_ text: String, relativeTo workingDirectory: String) throws(ValueError) -> ListenAddress {
-        let expected = "expected HOST:PORT, [IPV6]:PORT, *:PORT or unix:PATH"
+        let expected = "expected HOST:PORT, [IPV6]:PORT, *:PORT, tls://HOST:PORT or unix:PATH"
+        if text.hasPrefix("tls://") {
+            let rest = String(text.dropFirst(6))
+            guard case .tcp(let host, let port) = try listenAddress(rest, relativeTo: workingDirectory) else {
+                throw ValueError("invalid address", text, "TLS listens on TCP: tls://HOST:PORT")
+            }
+            return .tls(host: host, port: port)
+        }
         if text.hasPrefix("unix:") {
             let rest = String(text.dropFirst(5))
             guard !rest.isEmpty else { throw ValueError("invalid address", text, "the socket path is empty") }
@@ -307,8 +325,8 @@ public enum ValueSyntax {
             if addresses.contains(address) {
                 throw ValueError("invalid address", element, "listed twice")
             }
-            if case .tcp(let host, let port) = address, let clash = addresses.first(where: { other in
-                guard case .tcp(let otherHost, let otherPort) = other, otherPort == port else { return false }
+            if let (host, port) = address.tcpEndpoint, let clash = addresses.first(where: { other in
+                guard let (otherHost, otherPort) = other.tcpEndpoint, otherPort == port else { return false }
                 return (host == "0.0.0.0" && isIPv4(otherHost)) || (otherHost == "0.0.0.0" && isIPv4(host))
             }) {
                 throw ValueError("invalid address", element, "overlaps \(clash) (0.0.0.0 already covers every IPv4 address)")

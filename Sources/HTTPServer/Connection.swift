@@ -7,9 +7,16 @@ import EventLoop
 import Glibc
 import HTTPParser
 import Posix
+import TLS
 
 final class Connection {
     private let fd: FileDescriptor
+    /// HTTPS: bytes go through this session; nil for plain HTTP.
+    private let tls: TLSSession?
+    /// The TLS handshake is not done yet: no HTTP until it is.
+    private var handshaking: Bool
+    /// TLS needs the socket writable to go on (a handshake or a read that must write).
+    private var tlsWantsWrite = false
     let peer: String
     private unowned let context: LoopContext
     weak var server: HTTPServer?
@@ -62,8 +69,10 @@ final class Connection {
     private var phase = Phase.idle
     private var deadline: UInt64 = 0
 
-    init(fd: consuming FileDescriptor, peer: String, context: LoopContext) {
+    init(fd: consuming FileDescriptor, peer: String, context: LoopContext, tls: TLSSession? = nil) {
         self.fd = fd
+        self.tls = tls
+        self.handshaking = tls != nil
         self.peer = peer
         self.context = context
         self.server = context.server
@@ -82,7 +91,7 @@ final class Connection {
         guard let t = try? context.loop.register(fd: fd.rawValue, interest: .readable, { [unowned self] events in self.ready(events) })
         else { return false }
         token = t
-        setPhase(.idle)
+        setPhase(tls == nil ? .idle : .head)  // the handshake is bounded like a request head
         if server?.isDraining == true { startDraining() }
         return true
     }
@@ -94,17 +103,66 @@ final class Connection {
             discardInput()
             return
         }
-        if events.contains(.writable) { flush() }
+        if handshaking { return continueHandshake() }
+        if events.contains(.writable) {
+            if tlsWantsWrite {
+                tlsWantsWrite = false
+                updateInterest()
+                readAvailable()
+            }
+            flush()
+        }
         if closed { return }
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
     }
 
+    private func continueHandshake() {
+        guard let tls else { return }
+        switch tls.handshake() {
+        case .bytes:
+            handshaking = false
+            tlsWantsWrite = false
+            setPhase(.idle)
+            updateInterest()
+            readAvailable()
+        case .wantRead:
+            tlsWantsWrite = false
+            updateInterest()
+        case .wantWrite:
+            tlsWantsWrite = true
+            updateInterest()
+        case .closed, .failed:
+            finish()  // not TLS, or a client that gave up: nothing to answer
+        }
+    }
+
+    /// Bytes from the client into the read buffer: the count, 0 at its end, nil when
+    /// nothing more is there now, -1 on failure.
+    private func receive() -> Int? {
+        if let tls {
+            switch context.readBuffer.withUnsafeMutableBytes({ tls.read(into: $0) }) {
+            case .bytes(let n): return n
+            case .wantRead: return nil
+            case .wantWrite:
+                tlsWantsWrite = true
+                updateInterest()
+                return nil
+            case .closed: return 0
+            case .failed: return -1
+            }
+        }
+        while true {
+            let n = context.readBuffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            return errno == EAGAIN ? nil : -1
+        }
+    }
+
     private func readAvailable() {
         while reading && !closed {
-            let n = context.readBuffer.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+            guard let n = receive() else { return }
             if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { return }
                 abort(reason: "read failed")
                 return
             }
@@ -115,7 +173,9 @@ final class Connection {
             }
             context.readBuffer.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
             parse()
-            if n < context.readBuffer.count { return }  // drained the socket
+            // Plain TCP: a short read drained the socket. TLS reads a record at a time,
+            // and OpenSSL may hold more: read until it says it has nothing.
+            if tls == nil && n < context.readBuffer.count { return }
         }
     }
 
@@ -363,7 +423,7 @@ final class Connection {
     /// Writes what is queued; true once all of it is written.
     private func writeOutput() -> Bool {
         guard !closed else { return false }
-        switch output.write(to: fd.rawValue) {
+        switch tls.map({ output.write(tls: $0) }) ?? output.write(to: fd.rawValue) {
         case .done:
             setWriteInterest(false)
             if download != nil { setPhase(.busy) }
@@ -420,8 +480,16 @@ final class Connection {
     private func updateInterest() {
         guard let token, !closed else { return }
         var wanted: IOEvents = []
-        if reading { wanted.insert(.readable) }
-        if wantWrite { wanted.insert(.writable) }
+        if handshaking {
+            wanted = tlsWantsWrite ? .writable : .readable
+        } else {
+            if reading { wanted.insert(.readable) }
+            if wantWrite || tlsWantsWrite { wanted.insert(.writable) }
+        }
+        if wanted.contains(.readable), !interest.contains(.readable), tls?.hasPending == true {
+            // Decrypted bytes already inside OpenSSL: the socket will not say so.
+            context.loop.executeSoon { [weak self] in self?.readAvailable() }
+        }
         guard wanted != interest else { return }
         interest = wanted
         try? context.loop.setInterest(token, fd: fd.rawValue, wanted)
@@ -490,6 +558,7 @@ final class Connection {
     private func linger() {
         guard !closed, let token else { return }
         lingering = true
+        tls?.close()
         _ = shutdown(fd.rawValue, Int32(SHUT_WR))
         setPhase(.lingering)
         interest = .readable
@@ -510,6 +579,7 @@ final class Connection {
         guard !closed else { return }
         upload?.channel.fail()
         download?.channel.cancel()
+        if !lingering && !handshaking { tls?.close() }
         closed = true
         if let token { context.loop.deregister(token, fd: fd.rawValue) }
         token = nil
@@ -531,6 +601,38 @@ struct OutputQueue {
         guard !chunk.isEmpty else { return }
         chunks.append(chunk)
         bytes += chunk.count
+    }
+
+    /// Through TLS: up to 16 KiB of chunks (one record) at a time. What OpenSSL could not
+    /// take is kept as it is and offered again, as SSL_write requires.
+    private var record: [UInt8] = []
+    private var recordSent = 0
+
+    mutating func write(tls: TLSSession) -> Result {
+        while true {
+            if recordSent == record.count {
+                record.removeAll(keepingCapacity: true)
+                recordSent = 0
+                while let first = chunks.first, record.count < 16 * 1024 {
+                    let take = min(first.count - offset, 16 * 1024 - record.count)
+                    record += first[offset..<(offset + take)]
+                    offset += take
+                    if offset == first.count {
+                        chunks.removeFirst()
+                        offset = 0
+                    }
+                }
+                if record.isEmpty { return .done }
+            }
+            let r = record.withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[recordSent...])) }
+            switch r {
+            case .bytes(let n):
+                recordSent += n
+                bytes -= n
+            case .wantWrite, .wantRead: return .wouldBlock
+            case .closed, .failed: return .failed
+            }
+        }
     }
 
     mutating func write(to fd: Int32) -> Result {

@@ -7,6 +7,7 @@ import HTTPParser
 import Log
 import Posix
 import Synchronization
+import TLS
 
 /// A request handed to the handler, and the way back to its connection.
 ///
@@ -73,10 +74,12 @@ extension HTTPHandler {
 
 public enum HTTPListenAddress: Sendable, Equatable {
     case tcp(host: String, port: UInt16)
+    /// HTTPS on TCP, with the server's TLS context (`setTLS`).
+    case tls(host: String, port: UInt16)
     case unix(path: String)
     /// A socket already listening, passed by systemd (socket activation): every loop
-    /// accepts from it.
-    case inherited(fd: Int32, name: String)
+    /// accepts from it; with `tls`, it speaks HTTPS (FileDescriptorName=https).
+    case inherited(fd: Int32, name: String, tls: Bool)
 }
 
 public struct HTTPServerSettings: Sendable {
@@ -119,6 +122,14 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
     private let drainingFlag = Atomic<Bool>(false)
     /// The TCP port actually bound for each TCP listen address (for port 0 in tests).
     public private(set) var boundPorts: [UInt16] = []
+    /// Certificate and key for the HTTPS listeners; replaced on reload, new connections
+    /// take the new one.
+    private let tlsContext = Mutex<TLSContext?>(nil)
+
+    public func setTLS(_ context: TLSContext) { tlsContext.withLock { $0 = context } }
+    /// Some listener speaks HTTPS (a context was set).
+    public var usesTLS: Bool { currentTLS != nil }
+    var currentTLS: TLSContext? { tlsContext.withLock { $0 } }
 
     /// Creates the event loops (not yet running), so other loop-confined services — the
     /// supervisor — can be placed on one of them before `start`.
@@ -154,20 +165,22 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
             var tcpIndex = 0
             for address in addresses {
                 switch address {
-                case .tcp(let host, let port):
+                case .tcp(let host, let port), .tls(let host, let port):
                     // The first loop picks the port (it may be 0); the others join it.
                     let p = i == 0 ? port : ports[tcpIndex]
                     let fd = try checked("listen(\(host):\(port))") { bh_tcp_listen(host, Int32(p), 1, 1024) }
                     if i == 0 { ports.append(UInt16(bh_local_port(fd))) }
                     tcpIndex += 1
-                    try context.listen(FileDescriptor(adopting: fd))
+                    var secure = false
+                    if case .tls = address { secure = true }
+                    try context.listen(FileDescriptor(adopting: fd), tls: secure)
                 case .unix(let path):
                     if i == 0 {
                         let fd = try Posix.listenUnix(path: path, backlog: 1024)
                         _ = chmod(path, 0o666)
                         try context.listen(fd)
                     }
-                case .inherited(let fd, _):
+                case .inherited(let fd, _, let secure):
                     // Each loop accepts from its own duplicate of the one socket.
                     var listening: Int32 = 0
                     var size = socklen_t(MemoryLayout<Int32>.size)
@@ -177,7 +190,7 @@ public final class HTTPServer: @unchecked Sendable {  // loops own their state; 
                     let copy = try checked("dup") { libc(fcntl(fd, F_DUPFD_CLOEXEC, 3)) }
                     let owned = FileDescriptor(adopting: copy)
                     try owned.setNonBlocking()
-                    try context.listen(owned)
+                    try context.listen(owned, tls: secure)
                 }
             }
             contexts.append(context)
@@ -239,7 +252,11 @@ final class LoopContext: @unchecked Sendable {  // confined to `loop`; handed to
     final class Listener {
         let fd: FileDescriptor
         var token: LoopToken?
-        init(_ fd: consuming FileDescriptor) { self.fd = fd }
+        let tls: Bool
+        init(_ fd: consuming FileDescriptor, tls: Bool) {
+            self.fd = fd
+            self.tls = tls
+        }
     }
     private var listeners: [Listener] = []
     var open: [ObjectIdentifier: Connection] = [:]
@@ -254,10 +271,10 @@ final class LoopContext: @unchecked Sendable {  // confined to `loop`; handed to
         self.server = server
     }
 
-    func listen(_ fd: consuming FileDescriptor) throws(Errno) {
-        let listener = Listener(fd)
+    func listen(_ fd: consuming FileDescriptor, tls: Bool = false) throws(Errno) {
+        let listener = Listener(fd, tls: tls)
         let raw = listener.fd.rawValue
-        listener.token = try loop.register(fd: raw, interest: .readable) { [unowned self] _ in self.acceptAll(raw) }
+        listener.token = try loop.register(fd: raw, interest: .readable) { [unowned self] _ in self.acceptAll(raw, tls: tls) }
         listeners.append(listener)
         if !sweepStarted {
             sweepStarted = true
@@ -265,7 +282,7 @@ final class LoopContext: @unchecked Sendable {  // confined to `loop`; handed to
         }
     }
 
-    private func acceptAll(_ listener: Int32) {
+    private func acceptAll(_ listener: Int32, tls: Bool) {
         guard let server else { return }
         var peer = [CChar](repeating: 0, count: 64)
         while true {
@@ -279,11 +296,16 @@ final class LoopContext: @unchecked Sendable {  // confined to `loop`; handed to
             }
             let descriptor = FileDescriptor(adopting: fd)
             if server.connections.load(ordering: .relaxed) >= server.settings.maxConnections {
-                Connection.refuseOverCapacity(descriptor)
+                if !tls { Connection.refuseOverCapacity(descriptor) }  // a TLS client cannot read a plain answer
                 continue
             }
+            var session: TLSSession?
+            if tls {
+                guard let context = server.currentTLS, let s = try? TLSSession(context: context, fd: fd) else { continue }
+                session = s
+            }
             let name = peer.withUnsafeBufferPointer { b in String(decoding: b.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-            let connection = Connection(fd: descriptor, peer: name, context: self)
+            let connection = Connection(fd: descriptor, peer: name, context: self, tls: session)
             guard connection.start() else { continue }
             server.connections.add(1, ordering: .relaxed)
             open[ObjectIdentifier(connection)] = connection

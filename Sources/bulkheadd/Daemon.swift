@@ -17,6 +17,7 @@ import Store
 import Supervisor
 import Systemd
 import Tenants
+import TLS
 
 enum Daemon {
     static let usage = """
@@ -95,6 +96,9 @@ enum Daemon {
         let notifier = Notifier()
         let log = Logger.standardError(minimum: logLevel(config))
         let external = try externalIssuer(config)  // checked before anything is created
+        let https = inherited.isEmpty ? config.server.listen.contains { if case .tls = $0 { true } else { false } }
+            : inherited.contains { $0.name == "https" }
+        let tls = https ? try tlsContext(config) : nil  // an expired or mismatched certificate stops the start here
         // One descriptor per client connection: take all the hard limit allows.
         var nofile = rlimit()
         if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max {
@@ -204,11 +208,16 @@ enum Daemon {
             listen = config.server.listen.map { address in
                 switch address {
                 case .tcp(let host, let port): return .tcp(host: host, port: port)
+                case .tls(let host, let port): return .tls(host: host, port: port)
                 case .unix(let path): return .unix(path: path)
                 }
             }
         } else {
-            listen = inherited.map { .inherited(fd: $0.fd, name: $0.name) }
+            listen = inherited.map { .inherited(fd: $0.fd, name: $0.name, tls: $0.name == "https") }
+        }
+        if let tls {
+            server.setTLS(tls)
+            log.info("tls_certificate", [("subject", .string(tls.certificateSubject)), ("not_after", .string(tls.certificateNotAfter))])
         }
         try server.start(listen, handler: pipeline)
         for socket in inherited { close(socket.fd) }  // every loop has its own duplicate
@@ -228,6 +237,14 @@ enum Daemon {
         meter.stop()  // after the workers: their last CPU time is in
         audit.flush()
         withExtendedLifetime((commands, control, store)) {}
+    }
+
+    /// The HTTPS listeners' certificate and key, checked (match, validity) before use.
+    static func tlsContext(_ config: Config) throws -> TLSContext {
+        guard let certificate = config.server.tlsCertificate, let key = config.server.tlsPrivateKey else {
+            throw StartupError("HTTPS listeners need [server] tls_certificate and tls_private_key")
+        }
+        do { return try TLSContext(certificate: certificate, privateKey: key) } catch { throw StartupError(error.description) }
     }
 
     /// The SaaS's own issuer, if configured: all three keys or none, and a public key of

@@ -61,6 +61,18 @@ final class Operator: DaemonOperations {
                 throw ReloadRefused(error.description)
             }
             let (merged, restartNeeded) = started.reloaded(to: new)
+            // New certificates first: a bad one refuses the whole reload.
+            if server.usesTLS {
+                do {
+                    let tls = try Daemon.tlsContext(merged)
+                    server.setTLS(tls)
+                    log.info("tls_certificate", [("subject", .string(tls.certificateSubject)), ("not_after", .string(tls.certificateNotAfter))])
+                } catch {
+                    log.error("reload_refused", [("trigger", .string(trigger)), ("reason", .string("\(error)"))])
+                    notifier.notify("READY=1\nSTATUS=reload refused, running configuration kept: \(error)")
+                    throw ReloadRefused("\(error)")
+                }
+            }
             log.setMinimum(Daemon.logLevel(merged))
             server.reconfigure(Daemon.httpSettings(merged))
             limits.setDefaults(Daemon.limitDefaults(merged))

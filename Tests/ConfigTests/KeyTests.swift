@@ -33,6 +33,8 @@ let goodValues: [GoodValue] = [
     GoodValue("server", "max_connections", "100") { $0.server.maxConnections = 100 },
     GoodValue("server", "event_loops", "2") { $0.server.eventLoops = 2 },
     GoodValue("server", "max_body_bytes", "1M") { $0.server.maxBodyBytes = 1_048_576 },
+    GoodValue("server", "tls_certificate", "/etc/bulkhead/tls.crt") { $0.server.tlsCertificate = "/etc/bulkhead/tls.crt" },
+    GoodValue("server", "tls_private_key", "tls.key") { $0.server.tlsPrivateKey = "/srv/bulkhead/tls.key" },
     GoodValue("server", "drain_timeout", "10s") { $0.server.drainTimeout = .seconds(10) },
     GoodValue("auth", "jwt_secret_file", "/etc/bulkhead/jwt.key") { $0.auth.jwtSecretFile = "/etc/bulkhead/jwt.key" },
     GoodValue("auth", "jwt_algorithm", "HS256") { $0.auth.jwtAlgorithm = .hs256 },
@@ -145,7 +147,7 @@ struct BadValue: Sendable, CustomTestStringConvertible {
 private let durationReason = "expected a number followed by ms, s, m, h or d"
 private let sizeReason = "expected a number of bytes, optionally followed by K, M, G or T"
 private let rateReason = "expected N/second, N/minute, N/hour or N/day"
-private let listenReason = "expected HOST:PORT, [IPV6]:PORT, *:PORT or unix:PATH"
+private let listenReason = "expected HOST:PORT, [IPV6]:PORT, *:PORT, tls://HOST:PORT or unix:PATH"
 private let originReason = "expected * or scheme://host[:port]"
 private let redisReason = "expected redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:PATH"
 private let prefixReason = "expected 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit"
@@ -184,6 +186,9 @@ let badValues: [BadValue] = [
              #"invalid group name "Ops Team" for admin_group: expected 1 to 32 characters of a-z, 0-9, _ and -"#),
     BadValue("server", "control_socket", longSocket,
              #"invalid socket path "\#(longSocket)" for control_socket: \#(longSocket) is 108 bytes, a Unix socket path holds at most 107"#),
+    BadValue("server", "tls_certificate", "~/tls.crt", #"invalid path "~/tls.crt" for tls_certificate: a leading ~ is not expanded; write the full path"#),
+    BadValue("server", "tls_private_key", "~/tls.key", #"invalid path "~/tls.key" for tls_private_key: a leading ~ is not expanded; write the full path"#),
+    BadValue("server", "listen", "tls://unix:/x.sock", #"invalid address "tls://unix:/x.sock" for listen: TLS listens on TCP: tls://HOST:PORT"#),
     BadValue("server", "max_body_bytes", "ten", #"invalid size "ten" for max_body_bytes: \#(sizeReason)"#),
     BadValue("server", "max_body_bytes", "1.5M", #"invalid size "1.5M" for max_body_bytes: \#(sizeReason)"#),
     BadValue("server", "max_body_bytes", "-1", #"invalid size "-1" for max_body_bytes: \#(sizeReason)"#),

@@ -168,7 +168,7 @@ import Testing
             try Config.load(path: directory, workingDirectory: "/")
         }
         Self.write(Array("[server]\nlisten = 1\n".utf8), to: directory + "/bad.conf")
-        #expect(throws: ConfigError(file: "bad.conf", line: 2, message: #"invalid address "1" for listen: expected HOST:PORT, [IPV6]:PORT, *:PORT or unix:PATH"#)) {
+        #expect(throws: ConfigError(file: "bad.conf", line: 2, message: #"invalid address "1" for listen: expected HOST:PORT, [IPV6]:PORT, *:PORT, tls://HOST:PORT or unix:PATH"#)) {
             try Config.load(path: "bad.conf", workingDirectory: directory)
         }
         Self.write([UInt8](repeating: UInt8(ascii: "\n"), count: Config.maxFileBytes + 1), to: directory + "/big.conf")

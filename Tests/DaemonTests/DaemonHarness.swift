@@ -35,13 +35,15 @@ final class Daemon: @unchecked Sendable {  // used from one test at a time
     let port = freePort()
 
     /// `hostile`: the workers are the test build's hostile worker (it has extra tasks).
-    init(extra: String = "", hostile: Bool = false) throws {
+    /// `listen`: more listen addresses after the plain one (`tls://…`), with `[server]` lines.
+    init(extra: String = "", hostile: Bool = false, listen: String = "", server: String = "") throws {
         directory = try makeTemporaryDirectory()
         chmod(directory, 0o755)  // so a test can connect as another uid
         config = directory + "/test.conf"
         try """
             [server]
-            listen = 127.0.0.1:\(port)
+            listen = 127.0.0.1:\(port)\(listen.isEmpty ? "" : ", " + listen)
+            \(server)
             state_dir = \(directory)/state
             control_socket = \(directory)/control.sock
             admin_group = bulkhead-test-nonexistent
