@@ -513,6 +513,7 @@ final class Connection {
 
     func checkDeadline(_ now: UInt64) {
         guard !closed, now >= deadline else { return }
+        if handshaking { return finish() }  // a TLS handshake that did not finish in time: no HTTP to answer with
         switch phase {
         case .idle:
             finish()  // an idle keep-alive connection just goes

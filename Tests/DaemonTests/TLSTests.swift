@@ -87,4 +87,18 @@ func curl(_ args: [String]) -> Ran { run("/usr/bin/curl", ["-sS", "--max-time", 
         let r = run(buildDirectory + "/bulkheadd", ["--check-config", d.config])
         #expect(r.status != 0 && r.stderr.contains("needs tls_certificate and tls_private_key"), "\(r.stderr)")
     }
+
+    @Test func aStalledHandshakeIsCutOffByTheHeaderTimeout() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (cert, key) = try makeCertificate(directory)
+        let tlsPort = freePort()
+        let d = try Daemon(listen: "tls://127.0.0.1:\(tlsPort)",
+                           server: "tls_certificate = \(cert)\ntls_private_key = \(key)\nheader_timeout = 500ms")
+        defer { d.cleanUp() }
+        try d.start()
+        let silent = try RawConnection(port: tlsPort)  // connects, never says hello
+        #expect(silent.closedByServer(seconds: 10))
+        #expect(curl(["--cacert", cert, "https://127.0.0.1:\(tlsPort)/healthz"]).status == 0)
+    }
 }
