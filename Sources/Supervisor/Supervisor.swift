@@ -276,12 +276,9 @@ public final class Supervisor {
     /// number killed.
     public func kill(_ target: String) -> Int {
         loop.assertInLoop()
-        var victims: [WorkerProcess] = []
-        if let pid = Int32(target) {
-            victims = pools.values.flatMap(\.workers).filter { $0.pid == pid }
-        } else {
-            victims = pools[target]?.workers ?? []
-        }
+        // A tenant id may be all digits too: a live worker's pid wins, then a tenant.
+        var victims = Int32(target).map { pid in pools.values.flatMap(\.workers).filter { $0.pid == pid } } ?? []
+        if victims.isEmpty { victims = pools[target]?.workers ?? [] }
         for w in victims {
             log.warning("worker_killed", [("tenant", .string(w.tenant.id)), ("pid", .of(w.pid)), ("by", .string("bulkheadctl"))])
             w.kill()
@@ -498,7 +495,9 @@ public final class Supervisor {
     /// A streamed response's consumer has room again (or went away: then the worker is told
     /// to stop, and what it still sends is read and dropped).
     private func downloadRoom(_ worker: WorkerProcess, _ ticket: UInt64) {
-        guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), let download = worker.inflight[i].download else { return }
+        guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), let download = worker.inflight[i].download else {
+            return worker.resumeReading()  // that request is over; the socket must not stay paused
+        }
         if download.isCancelled { sendCancel(worker, ticket) }
         worker.inflight[i].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         worker.resumeReading()
@@ -507,17 +506,20 @@ public final class Supervisor {
     /// A piece of the streamed response to the oldest request on `worker`.
     private func received(_ bytes: [UInt8], more: Bool, from worker: WorkerProcess, in pool: Pool) {
         guard let download = worker.inflight[0].download else { return }
-        if !download.write(bytes) {
+        let room = download.write(bytes)
+        guard more else {
+            // The body is whole: the channel holds the rest for the client, the worker is free.
+            download.finish()
+            worker.inflight[0].download = nil
+            return finish(worker, in: pool, with: nil)
+        }
+        if room {
+            worker.inflight[0].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+        } else {
             // The client reads slower than the worker writes: wait for it, without the clock running.
             worker.inflight[0].deadline = .max
             worker.pauseReading()
-        } else {
-            worker.inflight[0].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         }
-        guard !more else { return }
-        download.finish()
-        worker.inflight[0].download = nil
-        finish(worker, in: pool, with: nil)
     }
 
     /// The oldest request in flight on `worker` is answered (`result` nil: its streamed

@@ -129,7 +129,7 @@ public final class AdminCommands: ControlHandler {
                 throw CommandError(.badRequest, "give a worker's pid or a tenant id")
             }
             let killed = supervisor.kill(target)
-            guard killed > 0 else { throw CommandError(.notFound, "no worker \(Int32(target) != nil ? "with pid" : "of tenant") \(target)") }
+            guard killed > 0 else { throw CommandError(.notFound, "no live worker with pid \(target) or of tenant \(target)") }
             return (Answer(value: .object(JSONObject([("killed", .number(JSONNumber(killed)))]))), "\(killed) killed")
         case "drain":
             guard let operations else { throw CommandError(.internal, "drain is not available") }
