@@ -44,6 +44,12 @@ public struct Logger: Sendable {
         self.sink = sink
     }
 
+    /// Another sink with `other`'s level (the same one, live).
+    init(sharing other: Logger, sink: @escaping @Sendable (String) -> Void) {
+        self.threshold = other.threshold
+        self.sink = sink
+    }
+
     /// Records below this level are dropped.
     public var minimum: LogLevel { LogLevel(rawValue: threshold.level.load(ordering: .relaxed)) ?? .info }
 
@@ -68,7 +74,13 @@ public struct Logger: Sendable {
 
     public func log(_ level: LogLevel, _ event: String, _ fields: [(String, LogValue)] = []) {
         guard level >= minimum else { return }
-        var out = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(level)\",\"event\":"
+        var out = ""
+        out.reserveCapacity(320)  // one allocation for a typical record
+        out += "{\"time\":\""
+        out += Self.timestamp()
+        out += "\",\"level\":\""
+        out += level.description
+        out += "\",\"event\":"
         Self.appendJSONString(event, to: &out)
         for (key, value) in fields {
             out += ","

@@ -153,6 +153,7 @@ enum Daemon {
         let controlLoop = try EventLoop()
         let cors = CORSPolicy(allowedOrigins: config.cors.allowedOrigins)
         let accessLog = AccessLogSwitch(config.log.requests)
+        let accessSink = BatchedSink()  // the request records, written together (BatchedSink.swift)
         let operations = Operator(path: path, config: config, server: server, limits: limits, cors: cors,
                                   accessLog: accessLog, log: log,
                                   supervisor: SupervisorLink(supervisor, loop: supervisorLoop), notifier: notifier)
@@ -172,7 +173,7 @@ enum Daemon {
             settings: DispatcherSettings(cors: cors, workerExecutable: settings.executable,
                                          redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
                                          connections: { server.openConnections }, perTenantMetrics: config.metrics.perTenant,
-                                         draining: { server.isDraining }, log: log, accessLog: accessLog),
+                                         draining: { server.isDraining }, log: log.batched(accessSink), accessLog: accessLog),
             authenticator: authenticator, tenants: directory, store: store,
             supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission, meter: meter,
             clock: { Int64(time(nil)) })
@@ -236,6 +237,7 @@ enum Daemon {
         controlThread.stop()
         meter.stop()  // after the workers: their last CPU time is in
         audit.flush()
+        accessSink.flush()
         withExtendedLifetime((commands, control, store)) {}
     }
 

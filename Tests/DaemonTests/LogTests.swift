@@ -32,13 +32,18 @@ import Testing
         for part in parts + [hex, base64, base64url] {
             #expect(!log.contains(part), "the log contains a piece of a token or the secret")
         }
-        var events: Set<String> = []
+        var requests: [[String: Any]] = []
         for line in log.split(separator: "\n") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             #expect(object?["time"] is String && object?["level"] is String, "\(line)")
-            if let e = object?["event"] as? String { events.insert(e) }
+            if object?["event"] as? String == "request", let object { requests.append(object) }
         }
-        #expect(events.contains("request") || events.contains("authentication_failed") || events.contains("started"))
+        // The access log: one record per request (written in batches, all there after the stop).
+        #expect(requests.count == 7)
+        #expect(requests.filter { $0["status"] as? Int == 401 }.count == 6)
+        let ok = try #require(requests.first { $0["status"] as? Int == 200 })
+        #expect(ok["tenant"] as? String == "acme" && ok["path"] as? String == "/v1/process" && ok["method"] as? String == "POST")
+        #expect(ok["request_id"] is String && ok["duration_us"] is Int && ok["bytes_in"] is Int)
     }
 
     @Test func aNoisyTenantsStderrIsCutToItsBudget() throws {
