@@ -1,32 +1,44 @@
 // The access log's writer: one record per request is too many write(2)s on the request
 // path (measured: 6% of the daemon's CPU), so records are gathered in memory and written
 // to stderr together by a thread of their own, at most 50 ms later (or as soon as 64 KiB
-// wait). Records of one batch stay in order and whole; `flush` writes what is left at exit.
+// wait). Records stay in order and whole; `flush` writes what is left at exit. If stderr
+// stops draining (a stalled journal), at most `maxPending` bytes wait and later records
+// are dropped and counted, so a slow log never grows the daemon's memory.
 import Dispatch
 import Glibc
 import Synchronization
 
 public final class BatchedSink: Sendable {
-    private let pending = Mutex<[UInt8]>([])
+    private struct Pending {
+        var bytes: [UInt8] = []
+        var dropped = 0
+    }
+    private let pending = Mutex(Pending())
     private let wake = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
     private let fd: Int32
+    private let maxPending: Int
 
     public static let maxDelay = DispatchTimeInterval.milliseconds(50)
     static let eagerBytes = 64 * 1024
 
-    public init(fd: Int32 = 2) {
+    public init(fd: Int32 = 2, maxPending: Int = 4 << 20) {
         self.fd = fd
+        self.maxPending = maxPending
         let thread = Thread(sink: self)
         thread.start()
     }
 
     public func append(_ line: String) {
-        let size = pending.withLock { buffer -> Int in
-            buffer += line.utf8
-            buffer.append(0x0A)
-            return buffer.count
+        let size = pending.withLock { p -> Int in
+            guard p.bytes.count + line.utf8.count < maxPending else {
+                p.dropped += 1
+                return 0
+            }
+            p.bytes += line.utf8
+            p.bytes.append(0x0A)
+            return p.bytes.count
         }
         if size >= Self.eagerBytes { wake.signal() }
     }
@@ -41,20 +53,41 @@ public final class BatchedSink: Sendable {
     fileprivate func run() {
         while true {
             _ = wake.wait(timeout: .now() + Self.maxDelay)  // the batching interval, not a synchronisation
-            let batch = pending.withLock { buffer -> [UInt8] in
-                let out = buffer
-                buffer.removeAll(keepingCapacity: true)
-                return out
+            // Read before taking the batch: whatever was appended before `flush` is in it.
+            let last = stopping.load(ordering: .acquiring)
+            var (batch, dropped) = pending.withLock { p -> ([UInt8], Int) in
+                defer {
+                    p.bytes.removeAll(keepingCapacity: true)
+                    p.dropped = 0
+                }
+                return (p.bytes, p.dropped)
             }
-            var offset = 0
-            while offset < batch.count {
-                let n = batch.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }  // stderr is gone: nothing to do about it
-                offset += n
+            if dropped > 0 {
+                let record = "{\"time\":\"\(Logger.timestamp())\",\"level\":\"warning\",\"event\":\"log_records_dropped\",\"count\":\(dropped)}\n"
+                batch += record.utf8
             }
-            if stopping.load(ordering: .acquiring) {
+            writeAll(batch)
+            if last {
                 done.signal()
+                return
+            }
+        }
+    }
+
+    /// Blocks until the batch is written; a non-blocking stderr is waited for, so lines
+    /// are never cut. A stderr that is gone loses the batch: nothing else can be done.
+    private func writeAll(_ batch: [UInt8]) {
+        var offset = 0
+        while offset < batch.count {
+            let n = batch.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else if n < 0 && errno == EAGAIN {
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&p, 1, 1000)
+            } else {
                 return
             }
         }
