@@ -69,6 +69,18 @@ public final class TenantDict {
         return !existed
     }
 
+    /// Bytes the Dict's files take on disk (the database, its WAL and shared-memory
+    /// index, in whole blocks), as the daemon's storage scan counts them: a write reports
+    /// the difference it made, for the tenant's storage figure.
+    static func diskBytes() -> Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal", "-shm"] {
+            var st = stat()
+            if lstat(file + suffix, &st) == 0 { total += Int64(st.st_blocks) * 512 }
+        }
+        return total
+    }
+
     /// True if there was such a key.
     public func delete(_ key: String) throws(TaskError) -> Bool {
         try Self.check(key: key)
