@@ -101,7 +101,9 @@ public final class TenantDict {
         values.append(.integer(Int64(limit) + 64))
         var out: [String] = []
         for key in try query(sql, values, { s in String(cString: sqlite3_column_text(s, 0)) }) {
-            guard key.hasPrefix(prefix) else { break }
+            // Bytes, as SQLite ordered them: `hasPrefix` compares Characters, and a key whose
+            // next scalar combines with the prefix's last one would end the listing early.
+            guard key.utf8.starts(with: prefix.utf8) else { break }
             out.append(key)
             if out.count == limit { break }
         }
