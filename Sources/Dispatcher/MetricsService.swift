@@ -1,6 +1,6 @@
 // GET /metrics (SPEC §4, §8) in the Prometheus text format, and the response stage that
-// counts every answer. Labels stay low-cardinality: status classes and refusal reasons,
-// never a tenant.
+// counts every answer. Labels stay low-cardinality: status classes, the statuses of the
+// HTTP server's own refusals and refusal reasons; a tenant only with [metrics] per_tenant.
 import Glibc
 import HTTPServer
 import Metering
@@ -60,6 +60,9 @@ struct MetricsService: Sendable {
         p.counter("bulkhead_http_requests_total", "HTTP requests answered, by status class.",
                   requests.byClass.map { ([("class", $0.0)], $0.1) })
         let h = requests.histogram
+        p.counter("bulkhead_http_server_refusals_total",
+                  "Requests the HTTP server answered itself (malformed, too large, too slow), also in bulkhead_http_requests_total.",
+                  requests.refusalsByStatus.map { ([("status", String($0.0))], $0.1) })
         p.histogram("bulkhead_http_request_duration_seconds", "From the end of a request to its response.",
                     buckets: h.buckets, sum: h.sum, count: h.count)
         p.gauge("bulkhead_http_connections", "Client connections open.", connections)

@@ -103,7 +103,7 @@ public enum Dispatcher {
             admission: limits,
             responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter),
                              AccessLogStage(log: settings.log, enabled: settings.accessLog)],
-            streamsBody: router.streamsBody)
+            streamsBody: router.streamsBody, refusals: { requestMetrics.recordRefusal(status: $0) })
     }
 }
 

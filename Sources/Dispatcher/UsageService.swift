@@ -16,8 +16,7 @@ public struct MeteringStage: ResponseStage {
 
     public func apply(_ context: RequestContext, _ response: inout HTTPResponse) {
         guard case .tenant(let tenant, _, _)? = context.principal else { return }
-        meter.request(tenant, status: response.status, bytesIn: context.exchange.bodyBytes,
-                      bytesOut: response.stream?.length ?? response.body.count)
+        meter.request(tenant, status: response.status, bytesIn: context.exchange.bodyBytes, bytesOut: context.bodyBytesOut(response))
     }
 }
 
