@@ -1,7 +1,6 @@
 // GET /metrics (SPEC §4, §8) in the Prometheus text format, and the response stage that
 // counts every answer. Labels stay low-cardinality: status classes, the statuses of the
 // HTTP server's own refusals and refusal reasons; a tenant only with [metrics] per_tenant.
-import Glibc
 import HTTPServer
 import Metering
 import Metrics
@@ -42,10 +41,10 @@ struct MetricsService: Sendable {
         }
     }
 
-    /// `[metrics] per_tenant`: today's usage (UTC) and live workers, by tenant.
+    /// `[metrics] per_tenant`: today's usage (UTC) and live workers, by tenant. This runs on
+    /// the supervisor's loop: the figures come from the meter's memory, never from SQLite.
     static func renderTenants(_ p: inout PrometheusText, _ meter: UsageMeter, _ pools: [PoolSnapshot]) {
-        let today = UsageMeter.day(Int64(time(nil)))
-        let rows = (try? meter.usage(tenant: nil, from: today, to: today)) ?? []
+        let rows = meter.todayUsage().sorted { $0.tenantID < $1.tenantID }
         func by(_ value: (UsageRow) -> Int64) -> [(PrometheusText.Labels, Int)] { rows.map { ([("tenant", $0.tenantID)], Int(value($0))) } }
         p.gauge("bulkhead_tenant_requests_today", "Requests of each tenant today (UTC).", by(\.requests))
         p.gauge("bulkhead_tenant_errors_today", "Error answers to each tenant today (UTC).", by(\.errors))
