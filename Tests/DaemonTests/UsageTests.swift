@@ -149,6 +149,43 @@ func parseCSV(_ text: String) -> [[String: String]] {
         #expect(record?["bytes_out"] as? Int == 0 && record?["status"] as? Int == 200)
     }
 
+    /// Days and months that are not on the calendar are refused, leap days where they are not.
+    @Test func onlyRealDaysAreAccepted() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("acme")
+        for day in ["2026-02-29", "2026-02-31", "2026-04-31", "1900-02-29", "2026-12-32", "2026-00-10", "2026-1-01"] {
+            let r = try d.call("GET", "/v1/usage?day=\(day)", key: a)
+            #expect(r.status == 400 && r.errorCode == "invalid_period", "\(day)")
+        }
+        for day in ["2028-02-29", "2000-02-29", "2026-02-28", "2026-04-30", "2026-12-31"] {
+            #expect(try d.call("GET", "/v1/usage?day=\(day)", key: a).status == 200, "\(day)")
+        }
+        #expect(d.ctl("usage", "show", "acme", "--day", "2026-02-30").status == 1)
+        #expect(d.ctl("usage", "show", "acme", "--day", "2024-02-29").status == 0)
+    }
+
+    /// A tenant deleted without --purge keeps its history for billing: it can still be shown.
+    @Test func aDeletedTenantsUsageCanStillBeShown() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("acme")
+        _ = try d.tenant("beta")
+        let admin = try #require(apiKey(d.ctl("admin-key", "issue", "--name", "ops").stdout, json: false))
+        #expect(try d.call(key: a, body: echo("1")).status == 200)
+        #expect(d.ctl("tenant", "delete", "acme").status == 0)
+        let shown = d.ctl("--json", "usage", "show", "acme")
+        #expect(shown.status == 0 && jsonObject(shown.stdout)["requests"] as? Int == 1, "\(shown.stderr)")
+        #expect(try d.call("GET", "/stats/acme", key: admin).json["requests"] as? Int == 1)
+        // A tenant that never was, or whose history was purged, is not found.
+        #expect(d.ctl("usage", "show", "ghost").status == 1)
+        #expect(d.ctl("tenant", "delete", "beta", "--purge").status == 0)
+        #expect(d.ctl("usage", "show", "beta").status == 1)
+        #expect(try d.call("GET", "/stats/beta", key: admin).status == 404)
+    }
+
     static func today() -> String {
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd"
