@@ -1,6 +1,7 @@
 // What a reload may change in a running daemon. Everything not listed here applies live
 // (timeouts, limits, quotas, pool sizes, rlimits of new workers, CORS, log level); these
-// keys need a restart, and a reload keeps their running values and names them.
+// keys need a restart, and a reload keeps their running values and names them. Request
+// body sizes apply live up to the limit the HTTP parser took at start.
 
 extension Config {
     /// `new` as it can apply to a daemon started with `self`, and the keys of `new` that
@@ -30,6 +31,16 @@ extension Config {
         keep("[sandbox] uid_count", \.sandbox.uidCount)
         keep("[sandbox] seccomp", \.sandbox.seccomp)
         keep("[metrics] per_tenant", \.metrics.perTenant)
+        // The HTTP parser's body limit is fixed at start: max(max_body_bytes, max_file_size).
+        // Either may change live below it; above it, the running value is kept.
+        let parserLimit = max(server.maxBodyBytes, sandbox.maxFileSize)
+        func keepBelowParserLimit(_ name: String, _ path: WritableKeyPath<Config, UInt64>) {
+            guard new[keyPath: path] > parserLimit else { return }
+            needed.append("\(name) (above the start-up limit of \(parserLimit) bytes on request bodies)")
+            merged[keyPath: path] = self[keyPath: path]
+        }
+        keepBelowParserLimit("[server] max_body_bytes", \.server.maxBodyBytes)
+        keepBelowParserLimit("[sandbox] max_file_size", \.sandbox.maxFileSize)
         return (merged, needed)
     }
 }

@@ -388,19 +388,21 @@ public enum ValueSyntax {
     /// brackets, port 6379 and database 0 by default) or `unix:PATH`.
     public static func redisEndpoint(_ text: String, relativeTo workingDirectory: String) throws(ValueError) -> RedisEndpoint {
         let expected = "expected redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:PATH"
+        // Refusals reach the log, systemd's STATUS=, bulkheadctl and the audit log: never the password.
+        let shown = redactingPassword(text)
         if text.hasPrefix("unix:") {
             let rest = String(text.dropFirst(5))
-            guard !rest.isEmpty else { throw ValueError("invalid Redis URL", text, "the socket path is empty") }
+            guard !rest.isEmpty else { throw ValueError("invalid Redis URL", shown, "the socket path is empty") }
             do {
                 return RedisEndpoint(transport: .unix(path: try socketPath(rest, relativeTo: workingDirectory)))
             } catch {
-                throw ValueError("invalid Redis URL", text, error.reason)
+                throw ValueError("invalid Redis URL", shown, error.reason)
             }
         }
         if text.hasPrefix("rediss://") {
-            throw ValueError("invalid Redis URL", text, "TLS (rediss://) is not supported")
+            throw ValueError("invalid Redis URL", shown, "TLS (rediss://) is not supported")
         }
-        guard text.hasPrefix("redis://") else { throw ValueError("invalid Redis URL", text, expected) }
+        guard text.hasPrefix("redis://") else { throw ValueError("invalid Redis URL", shown, expected) }
         var rest = Substring(text.dropFirst("redis://".count))
 
         var database = 0
@@ -409,7 +411,7 @@ public enum ValueSyntax {
             rest = rest[..<slash]
             if !dbText.isEmpty {
                 guard dbText.utf8.allSatisfy(isDigit), let db = decimal(ArraySlice(dbText.utf8), as: Int32.self) else {
-                    throw ValueError("invalid Redis URL", text, "the database must be a number from 0 to \(Int32.max)")
+                    throw ValueError("invalid Redis URL", shown, "the database must be a number from 0 to \(Int32.max)")
                 }
                 database = Int(db)
             }
@@ -421,13 +423,13 @@ public enum ValueSyntax {
             let userinfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
             guard let colon = userinfo.firstIndex(of: ":") else {
-                throw ValueError("invalid Redis URL", text, "the password must follow a \":\", e.g. redis://:PASSWORD@HOST")
+                throw ValueError("invalid Redis URL", shown, "the password must follow a \":\", e.g. redis://:PASSWORD@HOST")
             }
             let user = userinfo[..<colon]
             guard let decodedUser = percentDecode(user), let decodedPassword = percentDecode(userinfo[userinfo.index(after: colon)...]) else {
-                throw ValueError("invalid Redis URL", text, "bad percent-encoding in the user or password")
+                throw ValueError("invalid Redis URL", shown, "bad percent-encoding in the user or password")
             }
-            guard !decodedPassword.isEmpty else { throw ValueError("invalid Redis URL", text, "the password is empty") }
+            guard !decodedPassword.isEmpty else { throw ValueError("invalid Redis URL", shown, "the password is empty") }
             username = decodedUser.isEmpty ? nil : decodedUser
             password = decodedPassword
         }
@@ -436,21 +438,32 @@ public enum ValueSyntax {
         var port = defaultRedisPort
         if let (h, portText) = splitHostPort(String(rest)) {
             guard let p = self.port(portText) else {
-                throw ValueError("invalid Redis URL", text, "the port must be a number from 1 to 65535")
+                throw ValueError("invalid Redis URL", shown, "the port must be a number from 1 to 65535")
             }
             host = h
             port = p
         } else if rest.hasPrefix("[") && rest.hasSuffix("]") {
             host = String(rest.dropFirst().dropLast())
-            guard isIPv6(host) else { throw ValueError("invalid Redis URL", text, "\"\(host)\" is not an IPv6 address") }
+            guard isIPv6(host) else { throw ValueError("invalid Redis URL", shown, "\"\(host)\" is not an IPv6 address") }
         } else {
             host = String(rest)
         }
-        guard !host.isEmpty else { throw ValueError("invalid Redis URL", text, "the host is missing") }
+        guard !host.isEmpty else { throw ValueError("invalid Redis URL", shown, "the host is missing") }
         guard isHost(host), host != "*" else {
-            throw ValueError("invalid Redis URL", text, "\"\(host)\" is not an IP address or host name")
+            throw ValueError("invalid Redis URL", shown, "\"\(host)\" is not an IP address or host name")
         }
         return RedisEndpoint(transport: .tcp(host: host, port: port), username: username, password: password, database: database)
+    }
+
+    /// `text` with the password of a `scheme://[USER]:PASSWORD@…` URL shown as `***` (all
+    /// of the user information when it has no ":", as it may be a password without one),
+    /// for any message that quotes a configured URL.
+    public static func redactingPassword(_ text: String) -> String {
+        guard let scheme = text.firstRange(of: "://"), let at = text.lastIndex(of: "@"), at > scheme.upperBound else { return text }
+        let userinfo = text[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return text[..<scheme.upperBound] + "***" + text[at...] }
+        let password = userinfo[userinfo.index(after: colon)...]
+        return password.isEmpty ? text : text[..<password.startIndex] + "***" + text[at...]
     }
 
     /// `redis://[:PASSWORD@]HOST:PORT/0` built from parts (the password percent-encoded).

@@ -26,7 +26,7 @@ public struct AccessLogStage: ResponseStage {
             ("request_id", .string(context.requestID)), ("method", .string(exchange.head.method.name)),
             ("path", .string(exchange.head.path)), ("status", .of(response.status)),
             ("duration_us", .of(now > exchange.receivedAt ? (now - exchange.receivedAt) / 1000 : 0)),
-            ("bytes_in", .of(exchange.bodyBytes)), ("bytes_out", .of(response.stream?.length ?? response.body.count)),
+            ("bytes_in", .of(exchange.bodyBytes)), ("bytes_out", .of(context.bodyBytesOut(response))),
             ("peer", .string(exchange.peer)),
         ]
         switch context.principal {

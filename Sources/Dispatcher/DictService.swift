@@ -2,13 +2,18 @@
 // GET /v1/dict?prefix=&limit=&after=. Every call is a built-in task run by the tenant's
 // own worker, inside its sandbox, on the SQLite file in its volume; the dispatcher never
 // opens it. Keys travel percent-encoded in the path; values are bytes, and their
-// Content-Type is kept and given back.
+// Content-Type is kept and given back. The Dict lives in the volume, so a PUT counts
+// against the storage quota like a file upload (StorageReservations), and what it grew
+// the volume by goes to the meter.
 import HTTPServer
 import JSON
+import Metering
 import Wire
 
 struct DictService: Sendable {
     let work: TenantWork
+    let storage: StorageReservations
+    let meter: UsageMeter
 
     func get(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         guard let key = key(context, done) else { return }
@@ -18,8 +23,13 @@ struct DictService: Sendable {
         }
     }
 
+    /// The value's size is reserved and checked against the quota before the worker sees
+    /// it (a value refused leaves the previous one intact). The worker reports how much
+    /// the Dict's files grew; a worker that does not say counts the value's size, and the
+    /// next storage scan corrects either.
     func put(_ context: RequestContext, _ done: @escaping @Sendable (HTTPResponse) -> Void) {
         guard let key = key(context, done) else { return }
+        guard case .tenant(let tenant, _, _)? = context.principal else { return done(.error(403, "forbidden", "no tenant for this key")) }
         let body = context.exchange.body
         guard body.count <= DictCodec.maxValueBytes else {
             return done(.error(413, "value_too_large", "a dict value is at most \(DictCodec.maxValueBytes) bytes"))
@@ -28,8 +38,27 @@ struct DictService: Sendable {
         guard (1...DictCodec.maxContentTypeBytes).contains(type.utf8.count) else {
             return done(.error(400, "invalid_content_type", "the Content-Type must be 1 to \(DictCodec.maxContentTypeBytes) characters"))
         }
-        work.run(context, "dict.put", DictCodec.put(key: key, contentType: type, value: body), done) { _, r in
-            let created = String(decoding: r.body, as: UTF8.self).contains("true")
+        let size = Int64(body.count)
+        let standing = storage.reserve(tenant, bytes: size)
+        let reservation = standing.reservation
+        guard size <= standing.remaining else {
+            reservation.release()
+            return done(.error(507, "storage_quota_exceeded",
+                               "a value of \(size) bytes would take the volume past its storage quota of \(standing.quota) bytes "
+                               + "(\(standing.used) used or being written)"))
+        }
+        let meter = meter
+        let finish: @Sendable (HTTPResponse) -> Void = { response in
+            reservation.release()  // after the answer below has counted the growth
+            done(response)
+        }
+        work.run(context, "dict.put", DictCodec.put(key: key, contentType: type, value: body), finish) { tenant, r in
+            guard let answer = try? JSONParser.parse(r.body), let created = answer["created"]?.boolValue else {
+                return .error(502, "worker_bad_response", "malformed answer to a dict write")
+            }
+            // A growth beyond any plausible file is not believed.
+            let growth = answer["growth"]?.intValue.flatMap { abs($0) <= StorageReservations.ceiling ? $0 : nil } ?? size
+            meter.storageChanged(tenant, by: growth)
             return .json(created ? 201 : 200, JSONValue.object(JSONObject([("key", .string(key)), ("created", .bool(created))])).serialized())
         }
     }

@@ -1,7 +1,6 @@
 // GET /metrics (SPEC §4, §8) in the Prometheus text format, and the response stage that
-// counts every answer. Labels stay low-cardinality: status classes and refusal reasons,
-// never a tenant.
-import Glibc
+// counts every answer. Labels stay low-cardinality: status classes, the statuses of the
+// HTTP server's own refusals and refusal reasons; a tenant only with [metrics] per_tenant.
 import HTTPServer
 import Metering
 import Metrics
@@ -42,10 +41,10 @@ struct MetricsService: Sendable {
         }
     }
 
-    /// `[metrics] per_tenant`: today's usage (UTC) and live workers, by tenant.
+    /// `[metrics] per_tenant`: today's usage (UTC) and live workers, by tenant. This runs on
+    /// the supervisor's loop: the figures come from the meter's memory, never from SQLite.
     static func renderTenants(_ p: inout PrometheusText, _ meter: UsageMeter, _ pools: [PoolSnapshot]) {
-        let today = UsageMeter.day(Int64(time(nil)))
-        let rows = (try? meter.usage(tenant: nil, from: today, to: today)) ?? []
+        let rows = meter.todayUsage().sorted { $0.tenantID < $1.tenantID }
         func by(_ value: (UsageRow) -> Int64) -> [(PrometheusText.Labels, Int)] { rows.map { ([("tenant", $0.tenantID)], Int(value($0))) } }
         p.gauge("bulkhead_tenant_requests_today", "Requests of each tenant today (UTC).", by(\.requests))
         p.gauge("bulkhead_tenant_errors_today", "Error answers to each tenant today (UTC).", by(\.errors))
@@ -60,6 +59,9 @@ struct MetricsService: Sendable {
         p.counter("bulkhead_http_requests_total", "HTTP requests answered, by status class.",
                   requests.byClass.map { ([("class", $0.0)], $0.1) })
         let h = requests.histogram
+        p.counter("bulkhead_http_server_refusals_total",
+                  "Requests the HTTP server answered itself (malformed, too large, too slow), also in bulkhead_http_requests_total.",
+                  requests.refusalsByStatus.map { ([("status", String($0.0))], $0.1) })
         p.histogram("bulkhead_http_request_duration_seconds", "From the end of a request to its response.",
                     buckets: h.buckets, sum: h.sum, count: h.count)
         p.gauge("bulkhead_http_connections", "Client connections open.", connections)

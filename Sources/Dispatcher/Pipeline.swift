@@ -1,5 +1,6 @@
 // The request path as an explicit, ordered list of stages (SPEC §1):
-//   request id → CORS preflight → route → authenticate → admission (rate limits,
+//   request id → CORS preflight → route → authenticate (which answers 404 and 405, so
+//   they are metered for a valid tenant key) → admission (rate limits,
 //   quotas) → handler → response stages (request id, CORS, rate-limit headers)
 //   → [metering, access log]
 // A request stage either passes the request on or answers it; the admission stage may
@@ -17,6 +18,8 @@ public struct RequestContext: Sendable {
     public var requestID: String = ""
     public var route: Route?
     public var pathParameter: String?
+    /// The 404 or 405 for a request that matched no route, answered after authentication.
+    public var unrouted: HTTPResponse?
     public var principal: Principal?
     /// The request's Origin when it is allowed (CORS).
     public var allowedOrigin: String?
@@ -24,6 +27,12 @@ public struct RequestContext: Sendable {
     public var grant: Grant?
 
     init(exchange: HTTPExchange) { self.exchange = exchange }
+
+    /// The body bytes `response` sends: none to a HEAD request (its Content-Length is the
+    /// GET answer's, but no body follows).
+    func bodyBytesOut(_ response: HTTPResponse) -> Int {
+        exchange.head.method == .head ? 0 : response.stream?.length ?? response.body.count
+    }
 }
 
 public enum StageVerdict: Sendable {
@@ -82,16 +91,22 @@ public final class Pipeline: HTTPHandler {
     let admission: AsyncRequestStage?
     let responseStages: [ResponseStage]
     let streamed: @Sendable (HTTPRequestHead) -> Bool
+    let refusals: @Sendable (Int) -> Void
 
+    /// `refusals` counts what the HTTP server answers on its own (no stage sees those).
     public init(requestStages: [RequestStage], admission: AsyncRequestStage? = nil, responseStages: [ResponseStage],
-                streamsBody: @escaping @Sendable (HTTPRequestHead) -> Bool = { _ in false }) {
+                streamsBody: @escaping @Sendable (HTTPRequestHead) -> Bool = { _ in false },
+                refusals: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.requestStages = requestStages
         self.admission = admission
         self.responseStages = responseStages
         self.streamed = streamsBody
+        self.refusals = refusals
     }
 
     public func streamsBody(_ head: HTTPRequestHead) -> Bool { streamed(head) }
+
+    public func refused(status: Int) { refusals(status) }
 
     public func handle(_ exchange: HTTPExchange) {
         var context = RequestContext(exchange: exchange)
@@ -120,7 +135,7 @@ public final class Pipeline: HTTPHandler {
 
     private func route(_ context: RequestContext) {
         guard let route = context.route else {
-            finish(context, .error(404, "not_found", "no such endpoint"))
+            finish(context, context.unrouted ?? .error(404, "not_found", "no such endpoint"))
             return
         }
         route.handler(context) { [self] response in finish(context, response) }

@@ -30,11 +30,13 @@ public struct DispatcherSettings: Sendable {
     /// The access log and whether it is on (`[log] requests`).
     public var log: Logger
     public var accessLog: AccessLogSwitch
+    /// `[sandbox] max_file_size` as now configured: the most a chunked upload reserves.
+    public var maxFileSize: @Sendable () -> UInt64
 
     public init(cors: CORSPolicy, workerExecutable: String, redis: RedisBackend? = nil, redisRequired: Bool = true,
                 connections: @escaping @Sendable () -> Int = { 0 }, perTenantMetrics: Bool = false,
                 draining: @escaping @Sendable () -> Bool = { false }, log: Logger = .discard,
-                accessLog: AccessLogSwitch = AccessLogSwitch(false)) {
+                accessLog: AccessLogSwitch = AccessLogSwitch(false), maxFileSize: @escaping @Sendable () -> UInt64) {
         self.cors = cors
         self.workerExecutable = workerExecutable
         self.redis = redis
@@ -44,6 +46,7 @@ public struct DispatcherSettings: Sendable {
         self.draining = draining
         self.log = log
         self.accessLog = accessLog
+        self.maxFileSize = maxFileSize
     }
 }
 
@@ -60,8 +63,9 @@ public enum Dispatcher {
         let registry = RegistryService(store: store)
         let requestMetrics = RequestMetrics()
         let usage = UsageService(meter: meter, store: store)
-        let dict = DictService(work: work)
-        let files = FilesService(work: work, admission: admission, meter: meter)
+        let storage = StorageReservations(meter: meter, limits: admission.limitTable)
+        let dict = DictService(work: work, storage: storage, meter: meter)
+        let files = FilesService(work: work, storage: storage, meter: meter, maxFileSize: settings.maxFileSize)
         let metrics = MetricsService(requests: requestMetrics, admission: admission, supervisor: supervisor, redis: settings.redis,
                                      meter: meter, connections: settings.connections, perTenant: settings.perTenantMetrics)
         let routes = [
@@ -99,7 +103,7 @@ public enum Dispatcher {
             admission: limits,
             responseStages: [StampRequestIDStage(), cors, limits, MetricsStage(metrics: requestMetrics), MeteringStage(meter: meter),
                              AccessLogStage(log: settings.log, enabled: settings.accessLog)],
-            streamsBody: router.streamsBody)
+            streamsBody: router.streamsBody, refusals: { requestMetrics.recordRefusal(status: $0) })
     }
 }
 

@@ -82,8 +82,9 @@ public struct StampRequestIDStage: ResponseStage {
     }
 }
 
-/// Finds the route; 404 for an unknown path, 405 (with Allow) for a known path and the
-/// wrong method.
+/// Finds the route. An unknown path (404) or a known path with the wrong method (405, with
+/// Allow) is not answered here but left for `AuthenticateStage`, so that the refusal is
+/// metered when the request carries a valid tenant key.
 public struct RouteStage: RequestStage {
     let routes: [Route]
     public init(routes: [Route]) { self.routes = routes }
@@ -101,10 +102,12 @@ public struct RouteStage: RequestStage {
             allowed.append(route.method.name)
         }
         if !allowed.isEmpty {
-            return .respond(.error(405, "method_not_allowed", "use \(allowed.joined(separator: " or ")) for \(head.path)",
-                                   headers: [("Allow", allowed.joined(separator: ", "))]))
+            context.unrouted = .error(405, "method_not_allowed", "use \(allowed.joined(separator: " or ")) for \(head.path)",
+                                      headers: [("Allow", allowed.joined(separator: ", "))])
+        } else {
+            context.unrouted = .error(404, "not_found", "no such endpoint")
         }
-        return .respond(.error(404, "not_found", "no such endpoint"))
+        return .next
     }
 
     /// Whether the request goes to a route that takes its body as a stream.
@@ -128,16 +131,15 @@ public struct AuthenticateStage: RequestStage {
     }
 
     public func apply(_ context: inout RequestContext) -> StageVerdict {
-        guard let route = context.route else { return .next }
+        guard let route = context.route else { return unrouted(&context) }
         if case .public_ = route.access { return .next }
         guard let header = context.exchange.head.headers["Authorization"] else {
             return .respond(.error(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
                                    headers: [("WWW-Authenticate", #"Bearer realm="bulkhead""#)]))
         }
-        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        guard let token = Self.bearerToken(header) else {
             return refuse(context, .invalidToken(.malformed), 401, "the Authorization header must be \"Bearer <key>\"")
         }
-        let token = String(header.dropFirst(7))
         let principal: Principal
         switch authenticator.authenticate(token, now: clock()) {
         case .success(let p): principal = p
@@ -145,6 +147,8 @@ public struct AuthenticateStage: RequestStage {
             if f.isForbidden { return refuse(context, f, 403, "the tenant is suspended", code: "tenant_suspended") }
             return refuse(context, f, 401, "the API key is not valid")
         }
+        // Known before the checks below, so their refusals are the key's tenant's (metered).
+        context.principal = principal
         switch (route.access, principal) {
         case (.tenant(let scope), .tenant):
             guard principal.has(scope: scope) else {
@@ -160,8 +164,24 @@ public struct AuthenticateStage: RequestStage {
         case (.public_, _):
             break
         }
-        context.principal = principal
         return .next
+    }
+
+    /// A 404 or 405 (RouteStage) is answered as it is, whatever the credentials; only a
+    /// bearer token that is valid makes it its tenant's. A request without one costs no
+    /// token check, and a token that fails here is neither audited nor answered 401.
+    private func unrouted(_ context: inout RequestContext) -> StageVerdict {
+        let refusal = context.unrouted ?? .error(404, "not_found", "no such endpoint")
+        if let header = context.exchange.head.headers["Authorization"], let token = Self.bearerToken(header),
+           case .success(let principal) = authenticator.authenticate(token, now: clock()) {
+            context.principal = principal
+        }
+        return .respond(refusal)
+    }
+
+    static func bearerToken(_ header: String) -> String? {
+        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return String(header.dropFirst(7))
     }
 
     private func refuse(_ context: RequestContext, _ failure: AuthFailure, _ status: Int, _ message: String,

@@ -304,7 +304,10 @@ final class Connection {
         acceptingRequests = false
         errorClose = true
         updateInterest()
-        guard let upload else { return enqueueFinished(response) }
+        guard let upload else {
+            server?.handler.refused(status: response.status)
+            return enqueueFinished(response)
+        }
         upload.channel.fail()
         self.upload = nil
         uploadBlocked = false

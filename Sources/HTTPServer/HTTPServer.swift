@@ -66,10 +66,14 @@ public protocol HTTPHandler: AnyObject, Sendable {
     /// rather than whole; such bodies may be up to `HTTPLimits.maxBodyBytes`, the others
     /// up to `HTTPServerSettings.maxBufferedBody`.
     func streamsBody(_ head: HTTPRequestHead) -> Bool
+    /// The server answered a request itself with `status`, before `handle` saw it (bad
+    /// framing, a body over the limit, a client too slow): for the request counters.
+    func refused(status: Int)
 }
 
 extension HTTPHandler {
     public func streamsBody(_ head: HTTPRequestHead) -> Bool { false }
+    public func refused(status: Int) {}
 }
 
 public enum HTTPListenAddress: Sendable, Equatable {

@@ -29,6 +29,8 @@ public final class UsageMeter: Sendable {
         /// Today's date text, formatted once a day rather than once a request.
         var dayNumber: Int64 = .min
         var dayText = ""
+        /// Today's totals by tenant, written or not (for `todayUsage`, which reads no SQLite).
+        var today: [String: UsageRow] = [:]
     }
 
     private let store: Store
@@ -56,6 +58,12 @@ public final class UsageMeter: Sendable {
         self.volumes = volumes
         loop = try EventLoop()
         thread = LoopThread(loop)
+        let seconds = wallClock(), day = Self.day(seconds)
+        let stored = try store.usage(tenant: nil, from: day, to: day)
+        pending.withLock { p in
+            (p.dayNumber, p.dayText) = (seconds / 86_400, day)
+            for row in stored { p.today[row.tenantID] = row }
+        }
     }
 
     public func start() {
@@ -115,10 +123,13 @@ public final class UsageMeter: Sendable {
             if seconds / 86_400 != p.dayNumber {
                 p.dayNumber = seconds / 86_400
                 p.dayText = Self.day(seconds)
+                p.today.removeAll()
             }
             let day = p.dayText
             let key = Key(tenant: tenant, day: day)
-            change(&p.deltas[key, default: UsageRow(tenantID: tenant, day: day)])
+            // A new row carries the volume's last known size: it did not empty at midnight.
+            change(&p.deltas[key, default: UsageRow(tenantID: tenant, day: day, storageBytes: p.volumes[tenant])])
+            change(&p.today[tenant, default: UsageRow(tenantID: tenant, day: day, storageBytes: p.volumes[tenant])])
             if p.oldest == nil { p.oldest = now }
         }
     }
@@ -134,16 +145,26 @@ public final class UsageMeter: Sendable {
              pending.withLock { p in p.cut.flatMap(\.rows) + Array(p.deltas.values) })
         }
         var rows = stored
+        var index = Dictionary(rows.indices.map { (Key(tenant: rows[$0].tenantID, day: rows[$0].day), $0) }) { first, _ in first }
         for delta in unwritten where (tenant == nil || delta.tenantID == tenant) && delta.day >= from && delta.day <= to {
-            if let i = rows.firstIndex(where: { $0.tenantID == delta.tenantID && $0.day == delta.day }) {
+            let key = Key(tenant: delta.tenantID, day: delta.day)
+            if let i = index[key] {
                 rows[i].add(delta)
             } else {
+                index[key] = rows.count
                 var fresh = UsageRow(tenantID: delta.tenantID, day: delta.day, storageBytes: 0)
                 fresh.add(delta)
                 rows.append(fresh)
             }
         }
         return rows.sorted { ($0.tenantID, $0.day) < ($1.tenantID, $1.day) }
+    }
+
+    /// Each tenant's usage today (UTC), from memory: for readers that must not wait on
+    /// SQLite, such as `/metrics` on an event loop.
+    public func todayUsage() -> [UsageRow] {
+        let day = wallClock() / 86_400
+        return pending.withLock { p in p.dayNumber == day ? Array(p.today.values) : [] }
     }
 
     /// Seconds since the oldest usage not yet in SQLite was recorded (0 when all is written).

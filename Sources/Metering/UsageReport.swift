@@ -33,12 +33,32 @@ public enum UsagePeriod: Sendable, Equatable {
         }
     }
 
+    /// `YYYY-MM` (`parts` 2) or `YYYY-MM-DD` (`parts` 3) naming a real month or day of the
+    /// proleptic Gregorian calendar (2026-02-29 is not one; 2028-02-29 is).
     public static func isDate(_ s: String, parts: Int) -> Bool {
         let p = s.split(separator: "-", omittingEmptySubsequences: false)
         guard p.count == parts, p.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
-              p[0].count == 4, let month = Int(p[1]), p[1].count == 2, (1...12).contains(month) else { return false }
-        if parts == 3 { guard p[2].count == 2, let d = Int(p[2]), (1...31).contains(d) else { return false } }
+              p[0].count == 4, let year = Int(p[0]), let month = Int(p[1]), p[1].count == 2, (1...12).contains(month) else { return false }
+        if parts == 3 {
+            guard p[2].count == 2, let d = Int(p[2]), (1...daysIn(month: month, of: year)).contains(d) else { return false }
+        }
         return true
+    }
+
+    static func daysIn(month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+}
+
+extension UsageMeter {
+    /// Whether any usage of `tenant` is kept, written or not: a tenant deleted without
+    /// --purge is gone from the registry, not from billing.
+    public func hasHistory(_ tenant: String) throws(StoreError) -> Bool {
+        try !usage(tenant: tenant, from: "0000-01-01", to: "9999-12-31").isEmpty
     }
 }
 

@@ -1,6 +1,9 @@
 // Counters of answered HTTP requests, kept with atomics because every event loop adds
 // to them: requests by status class, and a histogram of how long they took from the
-// last byte of the request to the response.
+// last byte of the request to the response; and the requests the HTTP server refused on
+// its own, by status.
+import Synchronization
+
 public final class RequestMetrics: Sendable {
     /// Upper bounds of the duration buckets, in seconds.
     public static let bounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -9,6 +12,8 @@ public final class RequestMetrics: Sendable {
     private let buckets = RequestMetrics.bounds.map { _ in Counter() }
     private let total = Counter()
     private let sumMicroseconds = Counter()
+    /// Rare (bad clients), so a locked table rather than a counter per possible status.
+    private let refusals = Mutex<[Int: Int]>([:])
 
     public init() {}
 
@@ -20,6 +25,16 @@ public final class RequestMetrics: Sendable {
         total.add()
         sumMicroseconds.add(Int(nanoseconds / 1000))
     }
+
+    /// A request the HTTP server answered itself before any stage saw it (malformed, too
+    /// large, too slow): counted by class, and by status apart; it has no duration.
+    public func recordRefusal(status: Int) {
+        classes[(100...599).contains(status) ? status / 100 - 1 : 5].add()
+        refusals.withLock { $0[status, default: 0] += 1 }
+    }
+
+    /// The server's own refusals by status, in status order.
+    public var refusalsByStatus: [(Int, Int)] { refusals.withLock { $0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } } }
 
     /// Requests by class: "1xx" ... "5xx" (and "other" for a status outside 100–599).
     public var byClass: [(String, Int)] {

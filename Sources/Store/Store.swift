@@ -464,9 +464,12 @@ extension Store {
                 try db.run("INSERT INTO usage_batches (id, written_at) VALUES (?, ?)", [.integer(id), .integer(now)])
                 try db.run("DELETE FROM usage_batches WHERE written_at < ?", [.integer(now - 7 * 86_400)])
                 for r in rows {
+                    // A day's first row without a measurement carries the tenant's last known
+                    // storage figure: the volume did not empty at midnight.
                     try db.run(
                         """
-                        INSERT INTO usage_daily (\(Store.usageColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO usage_daily (\(Store.usageColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?,
+                            (SELECT storage_bytes FROM usage_daily WHERE tenant_id = ? AND day < ? ORDER BY day DESC LIMIT 1), 0))
                         ON CONFLICT (tenant_id, day) DO UPDATE SET
                             requests = requests + excluded.requests, errors = errors + excluded.errors,
                             rate_limited = rate_limited + excluded.rate_limited, bytes_in = bytes_in + excluded.bytes_in,
@@ -474,8 +477,8 @@ extension Store {
                             storage_bytes = CASE WHEN ? THEN excluded.storage_bytes ELSE storage_bytes END
                         """,
                         [.text(r.tenantID), .text(r.day), .integer(r.requests), .integer(r.errors), .integer(r.rateLimited),
-                         .integer(r.bytesIn), .integer(r.bytesOut), .integer(r.cpuMicros), .integer(r.storageBytes ?? 0),
-                         .integer(r.storageBytes == nil ? 0 : 1)])
+                         .integer(r.bytesIn), .integer(r.bytesOut), .integer(r.cpuMicros), SQLValue(r.storageBytes),
+                         .text(r.tenantID), .text(r.day), .integer(r.storageBytes == nil ? 0 : 1)])
                 }
                 return true
             }

@@ -8,7 +8,9 @@ import Store
 extension AdminCommands {
     func usageShow(_ a: JSONObject) throws(CommandError) -> JSONValue {
         let tenant = try string(a, "TENANT")
-        _ = try existing(tenant)
+        do throws(CommandError) { _ = try existing(tenant) } catch {
+            guard error.code == .notFound, (try? meter.hasHistory(tenant)) == true else { throw error }  // deleted, not purged
+        }
         let today = UsageMeter.day(clock())
         guard let period = UsagePeriod.parse(day: a["day"]?.stringValue, month: a["month"]?.stringValue, today: today) else {
             throw CommandError(.badRequest, "give --day YYYY-MM-DD or --month YYYY-MM, not both")

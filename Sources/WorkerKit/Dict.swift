@@ -69,6 +69,18 @@ public final class TenantDict {
         return !existed
     }
 
+    /// Bytes the Dict's files take on disk (the database, its WAL and shared-memory
+    /// index, in whole blocks), as the daemon's storage scan counts them: a write reports
+    /// the difference it made, for the tenant's storage figure.
+    static func diskBytes() -> Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal", "-shm"] {
+            var st = stat()
+            if lstat(file + suffix, &st) == 0 { total += Int64(st.st_blocks) * 512 }
+        }
+        return total
+    }
+
     /// True if there was such a key.
     public func delete(_ key: String) throws(TaskError) -> Bool {
         try Self.check(key: key)
@@ -89,7 +101,9 @@ public final class TenantDict {
         values.append(.integer(Int64(limit) + 64))
         var out: [String] = []
         for key in try query(sql, values, { s in String(cString: sqlite3_column_text(s, 0)) }) {
-            guard key.hasPrefix(prefix) else { break }
+            // Bytes, as SQLite ordered them: `hasPrefix` compares Characters, and a key whose
+            // next scalar combines with the prefix's last one would end the listing early.
+            guard key.utf8.starts(with: prefix.utf8) else { break }
             out.append(key)
             if out.count == limit { break }
         }

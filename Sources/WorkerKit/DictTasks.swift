@@ -11,8 +11,9 @@ enum DictTasks {
         }),
         ("dict.put", { request throws(TaskError) in
             guard let put = DictCodec.decodePut(request.body) else { throw .badRequest("malformed dict.put") }
+            let before = TenantDict.diskBytes()
             let created = try request.dict().put(put.key, put.value, contentType: put.contentType)
-            return Array((created ? "{\"created\":true}" : "{\"created\":false}").utf8)
+            return Array("{\"created\":\(created),\"growth\":\(TenantDict.diskBytes() - before)}".utf8)
         }),
         ("dict.delete", { request throws(TaskError) in
             let key = String(decoding: request.body, as: UTF8.self)

@@ -173,7 +173,8 @@ enum Daemon {
             settings: DispatcherSettings(cors: cors, workerExecutable: settings.executable,
                                          redis: redis, redisRequired: config.rateLimit.onBackendError == .deny,
                                          connections: { server.openConnections }, perTenantMetrics: config.metrics.perTenant,
-                                         draining: { server.isDraining }, log: log.batched(accessSink), accessLog: accessLog),
+                                         draining: { server.isDraining }, log: log.batched(accessSink), accessLog: accessLog,
+                                         maxFileSize: { operations.current.sandbox.maxFileSize }),
             authenticator: authenticator, tenants: directory, store: store,
             supervisor: SupervisorLink(supervisor, loop: supervisorLoop), audit: audit, admission: admission, meter: meter,
             clock: { Int64(time(nil)) })

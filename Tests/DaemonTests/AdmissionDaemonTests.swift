@@ -332,5 +332,17 @@ func parsePrometheus(_ text: String) throws -> [String: Double] {
         #expect(m[#"bulkhead_tenant_requests_today{tenant="acme"}"#] == 1)
         #expect(m[#"bulkhead_tenant_workers{tenant="acme"}"#] == 1)
         #expect(m[#"bulkhead_tenant_rate_limited_today{tenant="acme"}"#] == 0)
+        // Refusals are the tenant's too; the series come from memory, which a restart
+        // fills from the day's rows in SQLite.
+        #expect(try d.call("GET", "/v1/nope", key: key).status == 404)
+        let again = try parsePrometheus(try d.call("GET", "/metrics", key: nil).text)
+        #expect(again[#"bulkhead_tenant_requests_today{tenant="acme"}"#] == 2)
+        #expect(again[#"bulkhead_tenant_errors_today{tenant="acme"}"#] == 1)
+        d.stop()
+        try d.start()
+        let restarted = try parsePrometheus(try d.call("GET", "/metrics", key: nil).text)
+        #expect(restarted[#"bulkhead_tenant_requests_today{tenant="acme"}"#] == 2)
+        #expect(restarted[#"bulkhead_tenant_errors_today{tenant="acme"}"#] == 1)
+        #expect((restarted[#"bulkhead_tenant_cpu_milliseconds_today{tenant="acme"}"#] ?? -1) >= 0)
     }
 }

@@ -78,4 +78,26 @@ func raw(_ d: Daemon, _ method: String, _ path: String, key: String?, body: [UIn
         let attrs = try FileManager.default.attributesOfItem(atPath: d.volumes + "/tenant-tenant-a-data/.bulkhead/dict.db")
         #expect((attrs[.ownerAccountID] as? NSNumber)?.uint32Value == 240_000)
     }
+
+    /// A prefix matches bytes, as SQLite orders keys: a key whose next scalar combines with
+    /// the prefix's last character (e + U+0301) is still under the prefix, and the keys
+    /// after it are still listed, on every page.
+    @Test func aPrefixIsBytesNotCharacters() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        for key in ["e%CC%81", "e%EF%BC%90", "user%3A%CC%81x", "user%3A%E6%97%A5", "user%3Az", "users"] {
+            #expect(try raw(d, "PUT", "/v1/dict/\(key)", key: a, body: [1]).status == 201, "\(key)")
+        }
+        #expect(try raw(d, "GET", "/v1/dict?prefix=e", key: a).json["keys"] as? [String] == ["e\u{301}", "e\u{FF10}"])
+        #expect(try raw(d, "GET", "/v1/dict?prefix=user%3A", key: a).json["keys"] as? [String]
+                == ["user:z", "user:\u{301}x", "user:\u{65E5}"])
+        let first = try raw(d, "GET", "/v1/dict?prefix=user%3A&limit=1", key: a).json
+        #expect(first["keys"] as? [String] == ["user:z"])
+        let next = try #require(first["next"] as? String)
+        let second = try raw(d, "GET", "/v1/dict?prefix=user%3A&limit=2&after=" + next.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!,
+                             key: a).json
+        #expect(second["keys"] as? [String] == ["user:\u{301}x", "user:\u{65E5}"])
+    }
 }

@@ -91,6 +91,101 @@ func parseCSV(_ text: String) -> [[String: String]] {
         #expect((5...8).contains(after))
     }
 
+    /// Every answer to a request made with a valid tenant key is the tenant's, refusals
+    /// included (404, 405, 403); what carries no valid key, or never got past the HTTP
+    /// server (400, 413 on a declared length), is nobody's and is counted on /metrics.
+    @Test func refusalsWithATenantKeyAreMeteredAndTheRestIsNot() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("acme")
+        let processOnly = try #require(apiKey(d.ctl("key", "issue", "acme", "--scope", "process").stdout, json: false))
+        #expect(try d.call(key: a, body: echo("1")).status == 200)
+        #expect(try d.call("GET", "/v1/nope", key: a).status == 404)
+        #expect(try d.call("DELETE", "/v1/usage", key: a).status == 405)
+        #expect(try raw(d, "GET", "/v1/dict/x", key: processOnly).errorCode == "insufficient_scope")
+        #expect(try d.call("GET", "/v1/admin/tenants", key: a).status == 403)
+        #expect(usageOf(d, "acme")["requests"] as? Int == 5)
+        #expect(usageOf(d, "acme")["errors"] as? Int == 4)
+
+        // Not the tenant's: no key, a key that is not valid (still 404 on an unknown path,
+        // and not audited there), and what the HTTP server refuses before any stage.
+        let auditBefore = d.ctl("audit").stdout.components(separatedBy: "http.authenticate").count
+        #expect(try d.call("GET", "/v1/nope", key: nil).status == 404)
+        #expect(try d.call("GET", "/v1/nope", key: a + "x").status == 404)
+        #expect(try d.call("GET", "/v1/usage", key: nil).status == 401)
+        #expect(d.ctl("audit").stdout.components(separatedBy: "http.authenticate").count == auditBefore)
+        let malformed = try d.connect()
+        malformed.send("GET /v1/usage HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\nBad Header\r\n\r\n")
+        #expect(malformed.response()?.status == 400)
+        let big = try d.connect()
+        big.send("POST /v1/process HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\nContent-Type: application/json\r\n"
+                 + "Content-Length: \(11 << 20)\r\n\r\n")
+        #expect(big.response()?.status == 413)
+        #expect(usageOf(d, "acme")["requests"] as? Int == 5)
+        let m = try parsePrometheus(try d.call("GET", "/metrics", key: nil).text)
+        #expect(m[#"bulkhead_http_server_refusals_total{status="400"}"#] == 1)
+        #expect(m[#"bulkhead_http_server_refusals_total{status="413"}"#] == 1)
+        #expect(m[#"bulkhead_http_requests_total{class="4xx"}"#] == 9)  // 4 metered, 3 nobody's, 2 refused by the server
+    }
+
+    /// A HEAD answer sends headers only: its bytes out are none, in the usage and in the
+    /// access log, although its Content-Length is the GET answer's.
+    @Test func aHeadAnswerSendsNoBodyBytes() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("acme")
+        #expect(try raw(d, "PUT", "/v1/dict/k", key: a, body: [UInt8](repeating: 1, count: 5000)).status == 201)
+        let before = usageOf(d, "acme")["bytes_out"] as? Int ?? -1
+        let c = try d.connect()
+        c.send("HEAD /v1/dict/k HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        let head = c.response(noBody: true)
+        #expect(head?.status == 200 && head?.header("Content-Length") == "5000")
+        #expect(usageOf(d, "acme")["bytes_out"] as? Int == before)
+        #expect(usageOf(d, "acme")["requests"] as? Int == 2)
+        try eventually(10, "the HEAD request is logged") { d.logText().contains(#""method":"HEAD""#) }
+        let record = d.logText().split(separator: "\n").first { $0.contains(#""method":"HEAD""#) }.map { jsonObject(String($0)) }
+        #expect(record?["bytes_out"] as? Int == 0 && record?["status"] as? Int == 200)
+    }
+
+    /// Days and months that are not on the calendar are refused, leap days where they are not.
+    @Test func onlyRealDaysAreAccepted() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("acme")
+        for day in ["2026-02-29", "2026-02-31", "2026-04-31", "1900-02-29", "2026-12-32", "2026-00-10", "2026-1-01"] {
+            let r = try d.call("GET", "/v1/usage?day=\(day)", key: a)
+            #expect(r.status == 400 && r.errorCode == "invalid_period", "\(day)")
+        }
+        for day in ["2028-02-29", "2000-02-29", "2026-02-28", "2026-04-30", "2026-12-31"] {
+            #expect(try d.call("GET", "/v1/usage?day=\(day)", key: a).status == 200, "\(day)")
+        }
+        #expect(d.ctl("usage", "show", "acme", "--day", "2026-02-30").status == 1)
+        #expect(d.ctl("usage", "show", "acme", "--day", "2024-02-29").status == 0)
+    }
+
+    /// A tenant deleted without --purge keeps its history for billing: it can still be shown.
+    @Test func aDeletedTenantsUsageCanStillBeShown() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("acme")
+        _ = try d.tenant("beta")
+        let admin = try #require(apiKey(d.ctl("admin-key", "issue", "--name", "ops").stdout, json: false))
+        #expect(try d.call(key: a, body: echo("1")).status == 200)
+        #expect(d.ctl("tenant", "delete", "acme").status == 0)
+        let shown = d.ctl("--json", "usage", "show", "acme")
+        #expect(shown.status == 0 && jsonObject(shown.stdout)["requests"] as? Int == 1, "\(shown.stderr)")
+        #expect(try d.call("GET", "/stats/acme", key: admin).json["requests"] as? Int == 1)
+        // A tenant that never was, or whose history was purged, is not found.
+        #expect(d.ctl("usage", "show", "ghost").status == 1)
+        #expect(d.ctl("tenant", "delete", "beta", "--purge").status == 0)
+        #expect(d.ctl("usage", "show", "beta").status == 1)
+        #expect(try d.call("GET", "/stats/beta", key: admin).status == 404)
+    }
+
     static func today() -> String {
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd"

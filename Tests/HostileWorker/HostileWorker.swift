@@ -128,8 +128,21 @@ enum HostileWorker {
             _ = write(3, bytes, bytes.count)
             while true { pause() }
         }
+        // File answers that lie about sizes (these replace the built-in file tasks): the
+        // daemon must refuse them as broken answers, never trust or trap on them.
+        worker.register("files.put") { _ throws(TaskError) in u64(1 << 63) + u64(0) }  // stored 2^63 bytes
+        worker.register("files.get") { request throws(TaskError) in
+            // A streamed RESPONSE frame by hand, announcing a 2^63-byte file; then waits to be cancelled.
+            var frame: [UInt8] = [0x42, 0x48, 1, 3, 0, 1, 0, 0] + u64(request.requestID) + [0, 0, 0, 24]
+            frame += u64(0) + u64(0) + u64(1 << 63)
+            _ = write(3, frame, frame.count)
+            while !request.isCancelled() { _ = poll(nil, 0, 1) }
+            throw .cancelled
+        }
         worker.run()
     }
+
+    static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * UInt64($0))) } }
 
     static func number(_ body: [UInt8]) -> Int { Int(String(decoding: body, as: UTF8.self)) ?? 0 }
 

@@ -41,4 +41,17 @@ import Testing
         #expect(h.buckets.last!.1 == 3)
         #expect(abs(h.sum - 20.0034) < 1e-9)
     }
+
+    /// What the HTTP server refuses on its own counts by class and by status, with no duration.
+    @Test func serverRefusalsAreCountedApart() {
+        let m = RequestMetrics()
+        m.record(status: 200, nanoseconds: 1000)
+        m.recordRefusal(status: 408)
+        m.recordRefusal(status: 400)
+        m.recordRefusal(status: 400)
+        m.recordRefusal(status: 505)
+        #expect(m.byClass.map(\.1) == [0, 1, 0, 3, 1, 0])
+        #expect(m.refusalsByStatus.map(\.0) == [400, 408, 505] && m.refusalsByStatus.map(\.1) == [2, 1, 1])
+        #expect(m.histogram.count == 1)
+    }
 }

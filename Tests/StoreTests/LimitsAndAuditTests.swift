@@ -127,4 +127,25 @@ import Testing
         #expect(try store.applyUsage(batch: 9, [], now: 1000 + 8 * 86_400))
         #expect(try store.applyUsage(batch: 7, [], now: 1000 + 8 * 86_400))
     }
+
+    /// A day's first row without a measurement of the volume carries the tenant's last
+    /// known figure (the volume did not empty at midnight); a measurement replaces it.
+    @Test func storageCarriesIntoANewDay() throws {
+        let dir = TemporaryDirectory()
+        let store = try makeStore(dir)
+        try store.applyUsage(batch: 1, [UsageRow(tenantID: "acme", day: "2026-12-04", storageBytes: 8192),
+                                        UsageRow(tenantID: "beta", day: "2026-12-04", storageBytes: 4096)], now: 1000)
+        try store.applyUsage(batch: 2, [UsageRow(tenantID: "acme", day: "2026-12-06", requests: 1),
+                                        UsageRow(tenantID: "gone", day: "2026-12-06", requests: 1)], now: 1001)
+        #expect(try store.usage(tenant: "acme", from: "2026-12-06", to: "2026-12-06").first?.storageBytes == 8192)
+        #expect(try store.usage(tenant: "gone", from: "2026-12-06", to: "2026-12-06").first?.storageBytes == 0)  // none known
+        // A later delta without a measurement keeps the day's figure; one with a measurement wins.
+        try store.applyUsage(batch: 3, [UsageRow(tenantID: "acme", day: "2026-12-06", requests: 1)], now: 1002)
+        #expect(try store.usage(tenant: "acme", from: "2026-12-06", to: "2026-12-06").first?.storageBytes == 8192)
+        try store.applyUsage(batch: 4, [UsageRow(tenantID: "acme", day: "2026-12-06", storageBytes: 0)], now: 1003)
+        #expect(try store.usage(tenant: "acme", from: "2026-12-06", to: "2026-12-06").first?.storageBytes == 0)
+        // Only earlier days carry: a row for an earlier day takes nothing from a later one.
+        try store.applyUsage(batch: 5, [UsageRow(tenantID: "acme", day: "2026-12-01", requests: 1)], now: 1004)
+        #expect(try store.usage(tenant: "acme", from: "2026-12-01", to: "2026-12-01").first?.storageBytes == 0)
+    }
 }
