@@ -18,6 +18,10 @@ extension AdminCommands {
     /// The Dict inside a volume, copied with SQLite's backup API rather than as bytes.
     static let dictPath = FilePath.reserved + "/dict.db"
 
+    /// The most files and directories one archive may hold, so a restore cannot use up
+    /// the file system's inodes; a backup past it is refused, as restoring it would be.
+    static let maxArchiveEntries = 1_000_000
+
     func backupTenant(_ id: String, into fd: Int32?) throws(CommandError) -> Answer {
         guard let fd else { throw CommandError(.badRequest, "tenant backup needs the output file (--out FILE)") }
         let record = try existing(id)
@@ -25,14 +29,18 @@ extension AdminCommands {
         let root = open(volume, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard root >= 0 else { throw CommandError(.notFound, "volume \(volume): \(String(cString: strerror(errno)))") }
         defer { close(root) }
-        var writer = TarWriter(fd: fd)
+        let quota = storageQuota(id)
+        var writer = TarWriter(fd: fd, limits: ArchiveLimits(contentBytes: quota.bytes, entries: Self.maxArchiveEntries))
         var counts = (files: 0, directories: 0, bytes: Int64(0), skipped: 0)
         do throws(ArchiveError) {
             try walk(root, "", &writer, &counts)
             try addDict(volume: volume, owner: record.uid, &writer, &counts)
             try writer.finish()
         } catch {
-            throw CommandError(.internal, "backup of \(id) failed: \(error.description)")
+            guard error.code == .overLimit else { throw CommandError(.internal, "backup of \(id) failed: \(error.description)") }
+            log.warning("tenant_backup_refused", [("tenant", .string(id)), ("reason", .string(error.description))])
+            throw CommandError(.conflict, "backup of \(id) refused: the volume holds \(error.description), more than a restore "
+                + "accepts (\(Self.limitsText(quota.gib))); sparse files count at their full size")
         }
         guard fsync(fd) == 0 || errno == EINVAL else {
             throw CommandError(.internal, "backup of \(id): the archive could not be flushed: \(String(cString: strerror(errno)))")
@@ -144,6 +152,17 @@ extension AdminCommands {
         return Answer(value: .object(JSONObject([("bytes", .number(JSONNumber(total)))])))
     }
 
+    /// The tenant's storage quota, in GiB as configured and in bytes.
+    private func storageQuota(_ id: String) -> (gib: Double, bytes: Int64) {
+        let quota = admission.limitTable.limits(for: id).storageGB
+        return (quota, Int64(max(0, min(quota * 1_073_741_824, Double(Int64.max / 2)))))
+    }
+
+    private static func limitsText(_ gib: Double) -> String {
+        let quota = gib == gib.rounded() ? String(Int64(gib)) : String(gib)
+        return "the tenant's storage quota is \(quota) GiB, and at most \(maxArchiveEntries) files and directories"
+    }
+
     // MARK: Restore
 
     func restoreTenant(_ id: String, from fd: Int32?) throws(CommandError) -> Answer {
@@ -154,8 +173,8 @@ extension AdminCommands {
         guard Self.isEmptyOrMissing(volume) else {
             throw CommandError(.conflict, "volume \(volume) is not empty: restore goes into a new or emptied volume (tenant delete --purge, tenant create)")
         }
-        let quota = admission.limitTable.limits(for: id).storageGB
-        let maxBytes = Int64(max(0, min(quota * 1_073_741_824, Double(Int64.max / 2))))
+        let quota = storageQuota(id)
+        let limits = ArchiveLimits(contentBytes: quota.bytes, entries: Self.maxArchiveEntries)
         let staging = settings.volumesRoot + "/.bulkhead-restore-\(id)-\(UInt64.random(in: 0...UInt64.max))"
         guard mkdir(staging, 0o700) == 0 else {
             throw CommandError(.internal, "cannot create \(staging): \(String(cString: strerror(errno)))")
@@ -165,14 +184,15 @@ extension AdminCommands {
             let root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard root >= 0 else { throw ArchiveError("cannot open \(staging)") }
             defer { close(root) }
-            try extract(from: fd, into: root, uid: record.uid, gid: record.gid, maxBytes: maxBytes, &counts)
+            try extract(from: fd, into: root, uid: record.uid, gid: record.gid, limits: limits, &counts)
             guard fchown(root, record.uid, record.gid) == 0, fchmod(root, 0o700) == 0 else {
                 throw ArchiveError("cannot give the volume to uid \(record.uid)")
             }
         } catch {
             _ = bh_remove_tree(staging)
             log.warning("tenant_restore_refused", [("tenant", .string(id)), ("reason", .string(error.description))])
-            throw CommandError(.badRequest, "restore of \(id) refused, nothing changed: \(error.description)")
+            let why = error.code == .overLimit ? "the archive holds \(error.description) (\(Self.limitsText(quota.gib)))" : error.description
+            throw CommandError(.badRequest, "restore of \(id) refused, nothing changed: \(why)")
         }
         // All checked and written: the staging directory becomes the volume.
         _ = rmdir(volume)
@@ -199,9 +219,9 @@ extension AdminCommands {
     }
 
     /// Every entry of the archive into the directory `root`, owned by uid/gid.
-    private func extract(from fd: Int32, into root: Int32, uid: UInt32, gid: UInt32, maxBytes: Int64,
+    private func extract(from fd: Int32, into root: Int32, uid: UInt32, gid: UInt32, limits: ArchiveLimits,
                          _ counts: inout (files: Int, directories: Int, bytes: Int64)) throws(ArchiveError) {
-        var reader = TarReader(fd: fd)
+        var reader = TarReader(fd: fd, limits: limits)
         while let entry = try reader.next() {
             var path = entry.path
             while path.hasSuffix("/") { path.removeLast() }
@@ -217,7 +237,6 @@ extension AdminCommands {
                 close(d)
             case .file:
                 counts.bytes += entry.size
-                guard counts.bytes <= maxBytes else { throw ArchiveError("the archive holds more than the tenant's storage quota") }
                 let file = openat(parent, parts.last!, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
                 guard file >= 0 else { throw ArchiveError("entry \"\(Self.printable(path))\": \(String(cString: strerror(errno)))") }
                 defer { close(file) }

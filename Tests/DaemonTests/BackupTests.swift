@@ -85,6 +85,12 @@ let tarEnd = [UInt8](repeating: 0, count: 1024)
         ("pax path with dot-dot", tarEntry("PaxHeaders/x", type: "x", content: Array("22 path=../../escaped\n".utf8))
             + tarEntry("innocent", content: Array("x".utf8))),
         ("file then link under it", tarEntry("ok.txt", content: Array("fine".utf8)) + tarEntry("dir/link", type: "2", link: "../..")),
+        ("pax length that lies", tarEntry("PaxHeaders/x", type: "x", content: Array("99 path=innocent\n".utf8))
+            + tarEntry("innocent", content: Array("x".utf8))),
+        ("pax record split on its newline", tarEntry("PaxHeaders/x", type: "x", content: Array("12 path=a\n\n7 path=b\n".utf8))
+            + tarEntry("innocent", content: Array("x".utf8))),
+        ("pax path not UTF-8", tarEntry("PaxHeaders/x", type: "x", content: Array("12 path=a".utf8) + [0xFF] + Array("b\n".utf8))
+            + tarEntry("innocent", content: Array("x".utf8))),
     ] as [(String, [UInt8])])
     func hostileArchivesAreRefused(name: String, entries: [UInt8]) throws {
         let d = try Daemon()
