@@ -55,9 +55,6 @@ struct Connection: ~Copyable {
         self.db = db
     }
 
-    /// A consistent copy of this database in a new file (SQLite's online backup).
-    func backup(to destination: String) throws(StoreError) { try SQLiteBackup.backup(db, to: destination) }
-
     /// How many prepared statements are cached; for tests (it must not grow with the data).
     var cachedStatements: Int { cache.count }
 

@@ -58,9 +58,10 @@ public final class Store: Sendable {
     }
 
     /// A consistent copy of the whole store in a new file at `destination` (mode 0600),
-    /// taken while the daemon runs (`bulkheadctl backup-state`).
+    /// taken while the daemon runs (`bulkheadctl backup-state`) through a connection of its
+    /// own: the store stays usable from other threads while a large audit log is copied.
     public func backup(to destination: String) throws(StoreError) {
-        try connection.withLock { (db: inout Connection) throws(StoreError) in try db.backup(to: destination) }
+        try SQLiteBackup.copy(from: path, to: destination, followLinks: true, busySeconds: Int(Connection.busyTimeoutMilliseconds / 1000))
     }
 
     /// The connection's journal mode ("wal"); for tests and diagnostics.

@@ -22,6 +22,9 @@ extension AdminCommands {
     /// the file system's inodes; a backup past it is refused, as restoring it would be.
     static let maxArchiveEntries = 1_000_000
 
+    /// How long the Dict may stay locked by its tenant before its backup fails.
+    static let dictBusySeconds = 10
+
     func backupTenant(_ id: String, into fd: Int32?) throws(CommandError) -> Answer {
         guard let fd else { throw CommandError(.badRequest, "tenant backup needs the output file (--out FILE)") }
         let record = try existing(id)
@@ -42,9 +45,7 @@ extension AdminCommands {
             throw CommandError(.conflict, "backup of \(id) refused: the volume holds \(error.description), more than a restore "
                 + "accepts (\(Self.limitsText(quota.gib))); sparse files count at their full size")
         }
-        guard fsync(fd) == 0 || errno == EINVAL else {
-            throw CommandError(.internal, "backup of \(id): the archive could not be flushed: \(String(cString: strerror(errno)))")
-        }
+        try Self.flush(fd, "backup of \(id)")
         log.info("tenant_backup", [("tenant", .string(id)), ("files", .of(counts.files)), ("bytes", .of(counts.bytes)),
                                    ("skipped", .of(counts.skipped))])
         return Answer(value: .object(JSONObject([
@@ -109,7 +110,7 @@ extension AdminCommands {
         }
         let temporary = settings.volumesRoot + "/.bulkhead-backup-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         defer { unlink(temporary) }
-        do { try SQLiteBackup.copy(from: source, to: temporary) } catch {
+        do { try SQLiteBackup.copy(from: source, to: temporary, followLinks: false, busySeconds: Self.dictBusySeconds) } catch {
             throw ArchiveError("the Dict could not be copied: \(error.message)")
         }
         let file = open(temporary, O_RDONLY | O_CLOEXEC)
@@ -125,8 +126,9 @@ extension AdminCommands {
     /// A consistent copy of the daemon's own store (tenants, keys, limits, usage, audit).
     func backupState(into fd: Int32?) throws(CommandError) -> Answer {
         guard let fd else { throw CommandError(.badRequest, "backup-state needs the output file (--out FILE)") }
-        let temporary = settings.volumesRoot + "/.bulkhead-state-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        defer { unlink(temporary) }
+        let scratch = try scratchDirectory()
+        defer { _ = bh_remove_tree(scratch) }
+        let temporary = scratch + "/state.db"
         do { try store.backup(to: temporary) } catch { throw storeError(error, "state backup") }
         let source = open(temporary, O_RDONLY | O_CLOEXEC)
         guard source >= 0 else { throw CommandError(.internal, "the state copy could not be read") }
@@ -147,9 +149,29 @@ extension AdminCommands {
             }
             total += n
         }
-        _ = fsync(fd)
+        try Self.flush(fd, "backup-state")
         log.info("state_backup", [("bytes", .of(total))])
         return Answer(value: .object(JSONObject([("bytes", .number(JSONNumber(total)))])))
+    }
+
+    /// The admin's file on disk, or an error: a backup that may not have reached the disk did not succeed.
+    private static func flush(_ fd: Int32, _ what: String) throws(CommandError) {
+        guard fsync(fd) == 0 else {
+            throw CommandError(.internal, "\(what): the file could not be flushed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// An empty directory under state_dir for a job's temporary copies (root's, 0700).
+    /// Jobs run one at a time, so whatever is there was left by one that the daemon's end
+    /// cut short: it goes.
+    private func scratchDirectory() throws(CommandError) -> String {
+        let stateDir = String(store.path[..<(store.path.lastIndex(of: "/") ?? store.path.startIndex)])
+        let path = (stateDir.isEmpty ? "." : stateDir) + "/backup-tmp"
+        _ = bh_remove_tree(path)
+        guard mkdir(path, 0o700) == 0 else {
+            throw CommandError(.internal, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        return path
     }
 
     /// The tenant's storage quota, in GiB as configured and in bytes.
