@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -394,6 +395,15 @@ long long bh_tree_bytes(const char *path) {
     tree_bytes = 0;
     int r = nftw(path, add_entry, 16, FTW_PHYS | FTW_MOUNT);
     return r < 0 ? (errno ? -errno : -EIO) : tree_bytes;
+}
+
+int bh_confine_thread(int dirfd, uid_t uid, gid_t gid) {
+    if (unshare(CLONE_FS) < 0 || fchdir(dirfd) < 0 || chroot(".") < 0 || chdir("/") < 0) return -errno;
+    setfsgid(gid);
+    setfsuid(uid);
+    /* Both calls return the previous value, never an error: ask again (-1 changes nothing). */
+    if ((gid_t)setfsgid((gid_t)-1) != gid || (uid_t)setfsuid((uid_t)-1) != uid) return -EPERM;
+    return 0;
 }
 
 int bh_pipe(int fds[2], int nonblocking) { RET(pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0))); }

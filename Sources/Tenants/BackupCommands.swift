@@ -37,7 +37,7 @@ extension AdminCommands {
         var counts = (files: 0, directories: 0, bytes: Int64(0), skipped: 0)
         do throws(ArchiveError) {
             try walk(root, "", &writer, &counts)
-            try addDict(volume: volume, owner: record.uid, &writer, &counts)
+            try addDict(root, owner: record, &writer, &counts)
             try writer.finish()
         } catch {
             guard error.code == .overLimit else { throw CommandError(.internal, "backup of \(id) failed: \(error.description)") }
@@ -98,29 +98,73 @@ extension AdminCommands {
     }
 
     /// A consistent copy of the tenant's Dict, if it has one (and it is a regular file of
-    /// the tenant's own, not a link to something else).
-    private func addDict(volume: String, owner: UInt32, _ writer: inout TarWriter,
+    /// the tenant's own, not a link to something else). SQLite opens files by name, so
+    /// the copy is made by a thread confined to the volume as the tenant (ConfinedThread):
+    /// no name the tenant controls can lead it anywhere else. The copy is made beside the
+    /// Dict (the only place that thread can write), then handed over as a descriptor.
+    private func addDict(_ root: Int32, owner: TenantRecord, _ writer: inout TarWriter,
                          _ counts: inout (files: Int, directories: Int, bytes: Int64, skipped: Int)) throws(ArchiveError) {
-        let source = volume + "/" + Self.dictPath
-        var st = stat()
-        guard lstat(source, &st) == 0 else { return }
-        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == owner else {
+        enum Found { case none, skipped, copied(fd: Int32, mtime: Int64), failed(String) }
+        var found = Found.none
+        do throws(ConfinedThread.Failure) {
+            try ConfinedThread.run(in: root, uid: owner.uid, gid: owner.gid) {
+                let source = "/" + Self.dictPath
+                var st = stat()
+                guard lstat(source, &st) == 0 else { return }
+                guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == owner.uid else {
+                    found = .skipped
+                    return
+                }
+                // Named like the Dict's own files, which a backup's walk leaves out; the
+                // copies of a backup that the daemon's end cut short go first.
+                Self.removeDictCopies()
+                let copy = "/" + FilePath.reserved + "/" + Self.dictCopyPrefix + "\(UInt64.random(in: 0...UInt64.max))"
+                defer { for suffix in ["", "-journal", "-wal", "-shm"] { unlink(copy + suffix) } }
+                do throws(StoreError) {
+                    try SQLiteBackup.copy(from: source, to: copy, followLinks: false, busySeconds: Self.dictBusySeconds)
+                } catch {
+                    found = .failed(error.message)
+                    return
+                }
+                let fd = open(copy, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)  // a FIFO put there would not block
+                guard fd >= 0 else {
+                    found = .failed("the copy could not be read: \(String(cString: strerror(errno)))")
+                    return
+                }
+                found = .copied(fd: fd, mtime: Int64(st.st_mtim.tv_sec))
+            }
+        } catch {
+            throw ArchiveError("the Dict could not be copied: \(error.description)")
+        }
+        switch found {
+        case .none: return
+        case .skipped:
             counts.skipped += 1
-            return
+        case .failed(let why):
+            throw ArchiveError("the Dict could not be copied: \(why)")
+        case .copied(let file, let mtime):
+            defer { close(file) }
+            var st = stat()
+            guard fstat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw ArchiveError("the Dict copy could not be read") }
+            try writer.file(Self.dictPath, from: file, size: Int64(st.st_size), mode: 0o600, mtime: mtime)
+            counts.files += 1
+            counts.bytes += Int64(st.st_size)
         }
-        let temporary = settings.volumesRoot + "/.bulkhead-backup-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        defer { unlink(temporary) }
-        do { try SQLiteBackup.copy(from: source, to: temporary, followLinks: false, busySeconds: Self.dictBusySeconds) } catch {
-            throw ArchiveError("the Dict could not be copied: \(error.message)")
+    }
+
+    /// The Dict's copies in `.bulkhead`: named like its own files (`dict.db…`).
+    private static let dictCopyPrefix = "dict.db-backup-"
+
+    /// Dict copies left in `/.bulkhead` (on a thread confined to the volume).
+    private static func removeDictCopies() {
+        guard let d = opendir("/" + FilePath.reserved) else { return }
+        var stale: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name.hasPrefix(dictCopyPrefix) { stale.append(name) }
         }
-        let file = open(temporary, O_RDONLY | O_CLOEXEC)
-        guard file >= 0 else { throw ArchiveError("the Dict copy could not be read") }
-        defer { close(file) }
-        var copy = stat()
-        fstat(file, &copy)
-        try writer.file(Self.dictPath, from: file, size: Int64(copy.st_size), mode: 0o600, mtime: Int64(st.st_mtim.tv_sec))
-        counts.files += 1
-        counts.bytes += Int64(copy.st_size)
+        closedir(d)
+        for name in stale { unlink("/" + FilePath.reserved + "/" + name) }
     }
 
     /// A consistent copy of the daemon's own store (tenants, keys, limits, usage, audit).

@@ -132,6 +132,12 @@ int bh_random(void *buf, size_t len);
 int bh_remove_tree(const char *path);
 /// Disk bytes used under `path` (lstat only, no links followed, one filesystem); -errno on failure.
 long long bh_tree_bytes(const char *path);
+/// Confines the calling thread to the directory `dirfd` as `uid`/`gid`, for a thread that
+/// reads a tenant's volume on the daemon's behalf: unshare(CLONE_FS) (a root of its own,
+/// so chroot affects no other thread), fchdir + chroot("."), then setfsgid and setfsuid
+/// (checked), which also drops root's file capabilities for this thread. Irreversible:
+/// the thread must exit once done.
+int bh_confine_thread(int dirfd, uid_t uid, gid_t gid);
 
 // Pipes (close-on-exec; optionally non-blocking).
 int bh_pipe(int fds[2], int nonblocking);
