@@ -35,32 +35,39 @@ public enum ControlClient {
     public static func call(socket path: String, command: String, arguments: JSONObject, descriptor: Int32? = nil,
                             timeoutSeconds: Int32 = 30) throws(ControlClientError) -> JSONValue {
         let fd = try connect(path)
-        var out: [UInt8] = []
-        Message.hello(Hello(pid: UInt32(getpid()), agent: "bulkheadctl")).encode(requestID: 0, into: &out)
-        Message.request(Request(task: command, body: JSONValue.object(arguments).serialized())).encode(requestID: 1, into: &out)
-        return try exchange(fd, out, descriptor: descriptor, timeoutSeconds)
+        var hello: [UInt8] = []
+        Message.hello(Hello(pid: UInt32(getpid()), agent: "bulkheadctl")).encode(requestID: 0, into: &hello)
+        var request: [UInt8] = []
+        Message.request(Request(task: command, body: JSONValue.object(arguments).serialized())).encode(requestID: 1, into: &request)
+        return try exchange(fd, hello, request, descriptor: descriptor, timeoutSeconds)
     }
 
-    private static func exchange(_ fd: borrowing FileDescriptor, _ out: [UInt8], descriptor: Int32?,
+    private static func exchange(_ fd: borrowing FileDescriptor, _ hello: [UInt8], _ request: [UInt8], descriptor: Int32?,
                                  _ timeoutSeconds: Int32) throws(ControlClientError) -> JSONValue {
         // MSG_NOSIGNAL: a daemon that refused us and closed is an answer to read, not a
         // SIGPIPE. Whatever it sent before closing (its ERROR) is read below.
+        func send(_ out: [UInt8], from start: Int) {
+            var sent = start
+            while sent < out.count {
+                let raw = fd.rawValue
+                let n = out.withUnsafeBytes { Glibc.send(raw, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                sent += n
+            }
+        }
+        send(hello, from: 0)
         var sent = 0
         if let descriptor {
-            // The descriptor rides on the first bytes.
+            // The descriptor rides on the request's own bytes: the daemon gives it to the
+            // frame it came with.
             var fds = [descriptor]
             let raw = fd.rawValue
-            let n = out.withUnsafeBytes { bh_send_with_fds(raw, $0.baseAddress, $0.count, &fds, 1) }
+            let n = request.withUnsafeBytes { bh_send_with_fds(raw, $0.baseAddress, $0.count, &fds, 1) }
             guard n > 0 else { throw ControlClientError(kind: .unreachable, description: "cannot pass the file to bulkheadd") }
             sent = Int(n)
         }
-        while sent < out.count {
-            let raw = fd.rawValue
-            let n = out.withUnsafeBytes { Glibc.send(raw, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            sent += n
-        }
+        send(request, from: sent)
         var decoder = FrameDecoder(maxPayload: 64 << 20)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var greeted = false

@@ -2,7 +2,8 @@
 // event loop; each peer is checked with SO_PEERCRED, then speaks HELLO and
 // REQUEST(command, JSON arguments) → RESPONSE(JSON) | ERROR, in Wire frames. A request
 // may come with one descriptor (SCM_RIGHTS): the file a backup is written to or a restore
-// read from, opened by the admin with the admin's own permissions.
+// read from, opened by the admin with the admin's own permissions. Those commands run as
+// jobs (ControlJobs), off the loop; their answer is sent when the job ends.
 import CBulkhead
 import EventLoop
 import Glibc
@@ -24,9 +25,12 @@ public enum ControlReply: Sendable {
     case refused(ErrorCode, String)
 }
 
-/// The daemon's answers to control commands. Called on the control loop's thread.
-public protocol ControlHandler: AnyObject {
-    /// `descriptor`: the file the peer passed with the request, if any; closed after this returns.
+/// The daemon's answers to control commands. Called on the control loop's thread, and for
+/// a job (a command the server was given in `jobs`) on that job's thread, while the loop
+/// goes on calling it for other commands: it must be safe to call from both at once.
+public protocol ControlHandler: AnyObject, Sendable {
+    /// `descriptor`: the file the peer passed with a job's request (nil for other
+    /// commands); closed once this returns.
     func handle(_ command: String, _ arguments: JSONObject, from peer: ControlPeer, descriptor: Int32?) -> ControlReply
     /// A peer that is neither root nor in the admin group tried to connect.
     func refused(_ peer: ControlPeer)
@@ -40,12 +44,16 @@ public final class ControlServer {
     private weak var handler: ControlHandler?
     private let log: Logger
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    private let jobs: ControlJobs
 
     /// Creates the socket at `path`, mode 0660, group `adminGroup` when that group exists
-    /// (otherwise root only).
-    public init(loop: EventLoop, path: String, adminGroup: String, handler: ControlHandler, log: Logger) throws(Errno) {
+    /// (otherwise root only). `jobs`: the commands that take a descriptor and may run long;
+    /// each runs on a thread of its own, one at a time (a second one is refused).
+    public init(loop: EventLoop, path: String, adminGroup: String, handler: ControlHandler, jobs: Set<String> = [],
+                log: Logger) throws(Errno) {
         self.loop = loop
         self.handler = handler
+        self.jobs = ControlJobs(commands: jobs)
         self.log = log
         let gid: gid_t? = adminGroup.withCString { name in getgrnam(name).map { $0.pointee.gr_gid } }
         adminGID = gid
@@ -107,19 +115,44 @@ public final class ControlServer {
         return groups.prefix(Int(count)).contains(admin)
     }
 
-    func dispatch(_ command: String, _ body: [UInt8], from peer: ControlPeer, descriptor: Int32?) -> Message {
-        guard let handler else { return .error(ErrorMessage(code: .internal, message: "shutting down")) }
+    /// Answers the request `id` on `connection`: at once, or when its job ends. Owns
+    /// `descriptor`: only a job is given it, and it is closed once the job is over.
+    func dispatch(_ command: String, _ body: [UInt8], from peer: ControlPeer, descriptor: Int32?,
+                  to connection: ControlConnection, id: UInt64) {
+        let isJob = jobs.commands.contains(command)
+        var owned = descriptor
+        defer { if let owned { Glibc.close(owned) } }
+        if !isJob, let stray = owned {  // a descriptor this command does not take
+            Glibc.close(stray)
+            owned = nil
+        }
+        guard let handler else { return connection.send(.error(ErrorMessage(code: .internal, message: "shutting down")), id: id) }
         let arguments: JSONObject
         do {
             let value = try JSONParser.parse(body)
             guard let object = value.objectValue else {
-                return .error(ErrorMessage(code: .badRequest, message: "arguments must be a JSON object"))
+                return connection.send(.error(ErrorMessage(code: .badRequest, message: "arguments must be a JSON object")), id: id)
             }
             arguments = object
         } catch {
-            return .error(ErrorMessage(code: .badRequest, message: "arguments are not valid JSON: \(error)"))
+            return connection.send(.error(ErrorMessage(code: .badRequest, message: "arguments are not valid JSON: \(error)")), id: id)
         }
-        switch handler.handle(command, arguments, from: peer, descriptor: descriptor) {
+        guard isJob else { return connection.send(Self.message(handler.handle(command, arguments, from: peer, descriptor: nil)), id: id) }
+        // The answer comes back to this loop; the connection may be gone by then.
+        let back = LoopBound(WeakConnection(connection), loop: loop)
+        let loop = self.loop
+        let file = owned
+        let refusal = jobs.start(command) {
+            let reply = handler.handle(command, arguments, from: peer, descriptor: file)
+            if let file { Glibc.close(file) }  // let go of the admin's file before answering
+            loop.execute { back.value.connection?.send(Self.message(reply), id: id) }
+        }
+        if let refusal { return connection.send(.error(ErrorMessage(code: .conflict, message: refusal)), id: id) }
+        owned = nil  // the job closes it
+    }
+
+    private static func message(_ reply: ControlReply) -> Message {
+        switch reply {
         case .ok(let value): return .response(Response(cpuMicros: 0, maxRSSKiB: 0, body: value.serialized()))
         case .refused(let code, let message): return .error(ErrorMessage(code: code, message: message))
         }
@@ -128,6 +161,11 @@ public final class ControlServer {
     func closed(_ connection: ControlConnection) {
         connections[ObjectIdentifier(connection)] = nil
     }
+}
+
+private final class WeakConnection {
+    weak var connection: ControlConnection?
+    init(_ c: ControlConnection) { connection = c }
 }
 
 /// One admin's connection. A malformed frame ends it (only it).
@@ -140,8 +178,13 @@ final class ControlConnection {
     private var decoder = FrameDecoder(maxPayload: 1 << 20)
     private var greeted = false
     private var outbox: [UInt8] = []
-    /// Descriptors received and not yet handed to a request (owned: closed at the end).
-    private var received: [Int32] = []
+    /// Bytes received so far on this connection.
+    private var offset = 0
+    /// Descriptors received and not yet given to a frame (owned: closed at the end), each
+    /// with the offset of the last byte it came with: the kernel hands a descriptor over
+    /// with the bytes of the message it was sent with, so it belongs to the frame that
+    /// holds that byte. A frame takes at most one; any other is closed.
+    private var received: [(fd: Int32, at: Int)] = []
 
     init(fd: consuming FileDescriptor, peer: ControlPeer, loop: EventLoop, server: ControlServer) {
         self.fd = fd
@@ -158,19 +201,28 @@ final class ControlConnection {
     func close() {
         if let token { loop.deregister(token, fd: fd.rawValue) }
         token = nil
-        for d in received { Glibc.close(d) }
+        for d in received { Glibc.close(d.fd) }
         received.removeAll()
+    }
+
+    /// The descriptor that came with the frame ending at `end`, if any; others closed.
+    private func descriptor(before end: Int) -> Int32? {
+        let mine = received.filter { $0.at < end }
+        received.removeAll { $0.at < end }
+        for extra in mine.dropFirst() { Glibc.close(extra.fd) }
+        return mine.first?.fd
     }
 
     private func ready(_ events: IOEvents) {
         if events.contains(.writable) { flush() }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while token != nil {
-            var fds = [Int32](repeating: -1, count: 4)
+            // One descriptor per message at most: the C side closes any more.
+            var fds: [Int32] = [-1]
             var count: Int32 = 0
             let raw = fd.rawValue
-            let got = buffer.withUnsafeMutableBytes { bh_recv_with_fds(raw, $0.baseAddress, $0.count, &fds, 4, &count) }
-            received += fds.prefix(Int(count))
+            let got = buffer.withUnsafeMutableBytes { bh_recv_with_fds(raw, $0.baseAddress, $0.count, &fds, 1, &count) }
+            if count > 0 { received.append((fds[0], offset + max(0, Int(got)) - 1)) }
             if got == -EAGAIN { return }
             guard got >= 0 else {
                 finish()
@@ -181,9 +233,16 @@ final class ControlConnection {
                 finish()
                 return
             }
+            offset += n
             buffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
             do {
-                while let frame = try decoder.next() { try handle(Message(frame: frame), id: frame.requestID) }
+                while let frame = try decoder.next() {
+                    let message = try Message(frame: frame)
+                    try handle(message, id: frame.requestID, descriptor: descriptor(before: offset - decoder.bufferedByteCount))
+                }
+                // What is left came with the frame not complete yet, which takes only one.
+                for extra in received.dropFirst() { Glibc.close(extra.fd) }
+                received = Array(received.prefix(1))
             } catch {
                 send(.error(ErrorMessage(code: .protocolError, message: "\(error)")), id: 0)
                 finish()
@@ -194,7 +253,16 @@ final class ControlConnection {
 
     private struct Violation: Error {}
 
-    private func handle(_ message: Message, id: UInt64) throws {
+    /// `descriptor`: the one that came with this frame, owned; only a REQUEST takes one.
+    private func handle(_ message: Message, id: UInt64, descriptor: Int32?) throws {
+        if greeted, case .request(let request) = message {
+            guard let server else {
+                if let descriptor { Glibc.close(descriptor) }
+                throw Violation()
+            }
+            return server.dispatch(request.task, request.body, from: peer, descriptor: descriptor, to: self, id: id)
+        }
+        if let descriptor { Glibc.close(descriptor) }
         switch (greeted, message) {
         case (false, .hello(let hello)):
             guard let v = Hello.negotiate(local: Wire.supportedVersions, remote: hello) else {
@@ -203,11 +271,6 @@ final class ControlConnection {
             }
             greeted = true
             send(.hello(Hello(minVersion: v, maxVersion: v, pid: UInt32(getpid()), agent: "bulkheadd")), id: 0)
-        case (true, .request(let request)):
-            guard let server else { throw Violation() }
-            let descriptor = received.isEmpty ? nil : received.removeFirst()
-            defer { if let descriptor { Glibc.close(descriptor) } }
-            send(server.dispatch(request.task, request.body, from: peer, descriptor: descriptor), id: id)
         case (true, .ping(let nonce)):
             send(.pong(nonce: nonce), id: id)
         default:
@@ -216,7 +279,8 @@ final class ControlConnection {
         }
     }
 
-    private func send(_ message: Message, id: UInt64) {
+    func send(_ message: Message, id: UInt64) {
+        guard token != nil else { return }  // closed: a job's late answer has no one to go to
         message.encode(requestID: id, into: &outbox)
         flush()
     }

@@ -1,6 +1,7 @@
 // Backups (SPEC §9): `tenant backup` writes a tenant's volume as a tar stream into a file
 // the admin opened and passed over the control socket; `tenant restore` reads one back
 // into the tenant's empty volume; `backup-state` copies the daemon's own SQLite store.
+// They run as control jobs (ControlJobs: off the control loop, one at a time).
 // The daemon never opens an admin's path itself, so an admin-group member cannot make it
 // write where root may write. Walking a volume never follows a link (the tenant controls
 // what is in it), and a restore refuses absolute paths, `..`, links, devices and anything
@@ -15,6 +16,9 @@ import Supervisor
 import Wire
 
 extension AdminCommands {
+    /// The control commands that run as jobs, each given the file the admin passed.
+    public static let jobCommands: Set<String> = ["tenant.backup", "tenant.restore", "backup-state"]
+
     /// The Dict inside a volume, copied with SQLite's backup API rather than as bytes.
     static let dictPath = FilePath.reserved + "/dict.db"
 
@@ -26,7 +30,7 @@ extension AdminCommands {
     static let dictBusySeconds = 10
 
     func backupTenant(_ id: String, into fd: Int32?) throws(CommandError) -> Answer {
-        guard let fd else { throw CommandError(.badRequest, "tenant backup needs the output file (--out FILE)") }
+        let fd = try Self.adminFile(fd, writing: true, "tenant backup needs the output file (--out FILE)")
         let record = try existing(id)
         let volume = Volumes.path(root: settings.volumesRoot, prefix: settings.volumePrefix, tenant: id)
         let root = open(volume, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -169,7 +173,7 @@ extension AdminCommands {
 
     /// A consistent copy of the daemon's own store (tenants, keys, limits, usage, audit).
     func backupState(into fd: Int32?) throws(CommandError) -> Answer {
-        guard let fd else { throw CommandError(.badRequest, "backup-state needs the output file (--out FILE)") }
+        let fd = try Self.adminFile(fd, writing: true, "backup-state needs the output file (--out FILE)")
         let scratch = try scratchDirectory()
         defer { _ = bh_remove_tree(scratch) }
         let temporary = scratch + "/state.db"
@@ -196,6 +200,21 @@ extension AdminCommands {
         try Self.flush(fd, "backup-state")
         log.info("state_backup", [("bytes", .of(total))])
         return Answer(value: .object(JSONObject([("bytes", .number(JSONNumber(total)))])))
+    }
+
+    /// The file the admin passed: a regular file (a pipe or a socket could hold a job up
+    /// for ever), open for writing or for reading as the command needs.
+    private static func adminFile(_ fd: Int32?, writing: Bool, _ missing: String) throws(CommandError) -> Int32 {
+        guard let fd else { throw CommandError(.badRequest, missing) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CommandError(.badRequest, "the file passed is not a regular file (a pipe, socket or device is refused)")
+        }
+        let access = fcntl(fd, F_GETFL) & O_ACCMODE
+        guard access == O_RDWR || access == (writing ? O_WRONLY : O_RDONLY) else {
+            throw CommandError(.badRequest, "the file passed is not open for \(writing ? "writing" : "reading")")
+        }
+        return fd
     }
 
     /// The admin's file on disk, or an error: a backup that may not have reached the disk did not succeed.
@@ -232,7 +251,7 @@ extension AdminCommands {
     // MARK: Restore
 
     func restoreTenant(_ id: String, from fd: Int32?) throws(CommandError) -> Answer {
-        guard let fd else { throw CommandError(.badRequest, "tenant restore needs the archive (FILE)") }
+        let fd = try Self.adminFile(fd, writing: false, "tenant restore needs the archive (FILE)")
         let record = try existing(id)
         guard supervisor.stopTenant(id) else { throw CommandError(.conflict, "the tenant's workers did not stop; try again") }
         let volume = Volumes.path(root: settings.volumesRoot, prefix: settings.volumePrefix, tenant: id)

@@ -161,8 +161,10 @@ enum Daemon {
             store: store, issuer: TokenIssuer(secret: secret), settings: tenantSettings(config), directory: directory,
             keys: keys, supervisor: SupervisorLink(supervisor, loop: supervisorLoop), admission: admission, meter: meter, log: log,
             operations: operations, clock: { Int64(time(nil)) })
+        // Backups and restores run on a job thread of their own, off the control loop.
         let control = try ControlServer(loop: controlLoop, path: config.server.controlSocket,
-                                        adminGroup: config.server.adminGroup, handler: commands, log: log)
+                                        adminGroup: config.server.adminGroup, handler: commands,
+                                        jobs: AdminCommands.jobCommands, log: log)
         let controlThread = LoopThread(controlLoop)
 
         // The request path.
