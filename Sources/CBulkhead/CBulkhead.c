@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/audit.h>
@@ -395,6 +396,10 @@ long long bh_tree_bytes(const char *path) {
     tree_bytes = 0;
     int r = nftw(path, add_entry, 16, FTW_PHYS | FTW_MOUNT);
     return r < 0 ? (errno ? -errno : -EIO) : tree_bytes;
+}
+
+int bh_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to) {
+    RET(renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE));
 }
 
 int bh_confine_thread(int dirfd, uid_t uid, gid_t gid) {

@@ -144,6 +144,10 @@ public struct AuthenticateStage: RequestStage {
         switch authenticator.authenticate(token, now: clock()) {
         case .success(let p): principal = p
         case .failure(let f):
+            if f == .tenantRestoring {
+                return .respond(.error(503, "tenant_restoring", "the tenant's data is being restored; try again shortly",
+                                       headers: [("Retry-After", "5")]))
+            }
             if f.isForbidden { return refuse(context, f, 403, "the tenant is suspended", code: "tenant_suspended") }
             return refuse(context, f, 401, "the API key is not valid")
         }

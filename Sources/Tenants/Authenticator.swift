@@ -24,7 +24,7 @@ public enum Principal: Sendable, Equatable {
     }
 }
 
-/// Why a request is not authenticated (401) or not allowed (403).
+/// Why a request is not authenticated (401), not allowed (403), or not now (503).
 public enum AuthFailure: Error, Sendable, Equatable {
     case invalidToken(AuthError.Code)
     case unknownKey
@@ -32,6 +32,8 @@ public enum AuthFailure: Error, Sendable, Equatable {
     case rotatedKey
     case unknownTenant
     case tenantSuspended
+    /// A valid key whose tenant's volume is being restored (`tenant restore`): try later.
+    case tenantRestoring
 
     /// 403 for a valid key whose tenant may not act; 401 for everything else.
     public var isForbidden: Bool { self == .tenantSuspended }
@@ -45,6 +47,7 @@ public enum AuthFailure: Error, Sendable, Equatable {
         case .rotatedKey: "key_rotated"
         case .unknownTenant: "unknown_tenant"
         case .tenantSuspended: "tenant_suspended"
+        case .tenantRestoring: "tenant_restoring"
         }
     }
 }
@@ -83,6 +86,7 @@ public final class Authenticator: Sendable {
         }
         guard let tenant = tenants.tenant(verified.tenantID) else { return .failure(.unknownTenant) }
         guard tenant.status == .active else { return .failure(.tenantSuspended) }
+        guard !tenants.isRestoring(tenant.id) else { return .failure(.tenantRestoring) }
         let scopes = claims.scopes.isEmpty ? Set(AdminCommands.tenantScopes) : Set(claims.scopes).intersection(AdminCommands.tenantScopes)
         return .success(.tenant(id: tenant.id, scopes: scopes, keyID: keyID))
     }

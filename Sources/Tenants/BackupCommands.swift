@@ -253,14 +253,19 @@ extension AdminCommands {
     func restoreTenant(_ id: String, from fd: Int32?) throws(CommandError) -> Answer {
         let fd = try Self.adminFile(fd, writing: false, "tenant restore needs the archive (FILE)")
         let record = try existing(id)
+        // From here until the end, whatever it is, the tenant's requests get 503
+        // tenant_restoring: no worker starts, writes into the volume or keeps it open.
+        guard directory.beginRestore(id) else { throw CommandError(.conflict, "\(id) is already being restored") }
+        defer { directory.endRestore(id) }
         guard supervisor.stopTenant(id) else { throw CommandError(.conflict, "the tenant's workers did not stop; try again") }
         let volume = Volumes.path(root: settings.volumesRoot, prefix: settings.volumePrefix, tenant: id)
         guard Self.isEmptyOrMissing(volume) else {
             throw CommandError(.conflict, "volume \(volume) is not empty: restore goes into a new or emptied volume (tenant delete --purge, tenant create)")
         }
+        removeStaging()
         let quota = storageQuota(id)
         let limits = ArchiveLimits(contentBytes: quota.bytes, entries: Self.maxArchiveEntries)
-        let staging = settings.volumesRoot + "/.bulkhead-restore-\(id)-\(UInt64.random(in: 0...UInt64.max))"
+        let staging = settings.volumesRoot + "/" + Self.stagingPrefix + "\(id)-\(UInt64.random(in: 0...UInt64.max))"
         guard mkdir(staging, 0o700) == 0 else {
             throw CommandError(.internal, "cannot create \(staging): \(String(cString: strerror(errno)))")
         }
@@ -279,11 +284,22 @@ extension AdminCommands {
             let why = error.code == .overLimit ? "the archive holds \(error.description) (\(Self.limitsText(quota.gib)))" : error.description
             throw CommandError(.badRequest, "restore of \(id) refused, nothing changed: \(why)")
         }
-        // All checked and written: the staging directory becomes the volume.
-        _ = rmdir(volume)
-        guard rename(staging, volume) == 0 else {
+        // All checked and written: the staging directory becomes the volume. A worker
+        // that a request admitted just before the restore began may have started since:
+        // stopped again, and the swap never merges into a volume written meanwhile.
+        guard supervisor.stopTenant(id) else {
             _ = bh_remove_tree(staging)
-            throw CommandError(.internal, "restore of \(id): cannot move the restored volume into place: \(String(cString: strerror(errno)))")
+            throw CommandError(.conflict, "restore of \(id): the tenant's workers did not stop; nothing changed, try again")
+        }
+        do throws(CommandError) { try Self.swap(staging, into: volume) } catch {
+            _ = bh_remove_tree(staging)
+            throw CommandError(error.code, "restore of \(id): \(error.message)")
+        }
+        // One started between the two would have the old, now removed directory as its root.
+        _ = supervisor.stopTenant(id)
+        guard directory.tenant(id)?.uid == record.uid else {
+            _ = bh_remove_tree(volume)  // a restore of a tenant deleted meanwhile leaves nothing
+            throw CommandError(.conflict, "restore of \(id): the tenant was deleted during the restore; nothing restored")
         }
         meter.storageChanged(id, by: counts.bytes)
         log.info("tenant_restored", [("tenant", .string(id)), ("files", .of(counts.files)), ("bytes", .of(counts.bytes))])
@@ -291,6 +307,38 @@ extension AdminCommands {
             ("id", .string(id)), ("files", .number(JSONNumber(counts.files))),
             ("directories", .number(JSONNumber(counts.directories))), ("bytes", .number(JSONNumber(counts.bytes))),
         ])), target: id)
+    }
+
+    /// Staging directories sit beside the volumes (the same file system, for rename).
+    private static let stagingPrefix = ".bulkhead-restore-"
+
+    /// Staging directories of restores that the daemon's end cut short (one restore runs
+    /// at a time, so none is in use). Tenants cannot write to the volumes root.
+    private func removeStaging() {
+        guard let d = opendir(settings.volumesRoot) else { return }
+        var stale: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name.hasPrefix(Self.stagingPrefix) { stale.append(name) }
+        }
+        closedir(d)
+        for name in stale { _ = bh_remove_tree(settings.volumesRoot + "/" + name) }
+    }
+
+    /// `staging` becomes `volume`, which must be empty or missing: removed, then replaced
+    /// by a rename that fails rather than land on anything created there meanwhile.
+    private static func swap(_ staging: String, into volume: String) throws(CommandError) {
+        if rmdir(volume) != 0 && errno != ENOENT {
+            if errno == ENOTEMPTY || errno == EEXIST {
+                throw CommandError(.conflict, "the volume was written to during the restore; nothing changed, try again")
+            }
+            throw CommandError(.internal, "cannot replace the volume: \(String(cString: strerror(errno)))")
+        }
+        let r = bh_rename_noreplace(AT_FDCWD, staging, AT_FDCWD, volume)
+        if r == -EEXIST { throw CommandError(.conflict, "the volume was created again during the restore; nothing changed, try again") }
+        guard r == 0 else {
+            throw CommandError(.internal, "cannot move the restored volume into place: \(String(cString: strerror(-r)))")
+        }
     }
 
     private static func isEmptyOrMissing(_ path: String) -> Bool {

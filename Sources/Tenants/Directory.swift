@@ -4,9 +4,13 @@ import Auth
 import Store
 import Synchronization
 
-/// Tenants by id. Thread-safe; lookups hold the lock for a dictionary read.
+/// Tenants by id, and which of them are being restored. Thread-safe; lookups hold the
+/// lock for a dictionary read.
 public final class TenantDirectory: Sendable {
     private let tenants = Mutex<[String: TenantRecord]>([:])
+    /// Tenants whose volume a `tenant restore` is replacing: their requests are refused
+    /// until it ends, so no worker writes into the volume meanwhile or keeps the old one.
+    private let restoring = Mutex<Set<String>>([])
 
     public init(_ records: [TenantRecord] = []) {
         tenants.withLock { t in for r in records { t[r.id] = r } }
@@ -17,6 +21,11 @@ public final class TenantDirectory: Sendable {
     public func remove(_ id: String) { tenants.withLock { $0[id] = nil } }
     public var count: Int { tenants.withLock { $0.count } }
     public var ids: [String] { tenants.withLock { Array($0.keys) } }
+
+    /// Marks the tenant as being restored; false if it already is.
+    public func beginRestore(_ id: String) -> Bool { restoring.withLock { $0.insert(id).inserted } }
+    public func endRestore(_ id: String) { _ = restoring.withLock { $0.remove(id) } }
+    public func isRestoring(_ id: String) -> Bool { restoring.withLock { $0.contains(id) } }
 }
 
 /// Whether a verified token's key may still be used: revocation and rotation take effect

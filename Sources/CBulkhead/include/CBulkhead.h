@@ -132,6 +132,8 @@ int bh_random(void *buf, size_t len);
 int bh_remove_tree(const char *path);
 /// Disk bytes used under `path` (lstat only, no links followed, one filesystem); -errno on failure.
 long long bh_tree_bytes(const char *path);
+/// renameat2(RENAME_NOREPLACE): `from` becomes `to` only if nothing is at `to` (-EEXIST).
+int bh_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
 /// Confines the calling thread to the directory `dirfd` as `uid`/`gid`, for a thread that
 /// reads a tenant's volume on the daemon's behalf: unshare(CLONE_FS) (a root of its own,
 /// so chroot affects no other thread), fchdir + chroot("."), then setfsgid and setfsuid
