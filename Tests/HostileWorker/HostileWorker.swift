@@ -38,6 +38,27 @@ enum HostileWorker {
             let n = read(fd, &buf, buf.count)
             return Array(buf[..<max(0, n)])
         }
+        // Against backups: a write lock held on its own Dict (the descriptor stays open, so
+        // the lock lasts as long as this worker), and sparse files far larger than the
+        // blocks they use.
+        worker.register("lock_dict") { _ throws(TaskError) in
+            let fd = open("/.bulkhead/dict.db", O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { return report(-Int(errno)) }
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            return report(fcntl(fd, F_SETLK, &lock) < 0 ? -Int(errno) : Int(fd))
+        }
+        worker.register("sparse") { request throws(TaskError) in
+            // body: how many files of 1 GiB, each with no block written.
+            for i in 0..<max(0, min(number(request.body), 64)) {
+                let fd = open("/sparse\(i).bin", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { return report(-Int(errno)) }
+                defer { close(fd) }
+                guard ftruncate(fd, off_t(1 << 30)) == 0 else { return report(-Int(errno)) }
+            }
+            return report(number(request.body))
+        }
         // Network and processes.
         worker.register("socket_inet") { _ throws(TaskError) in report(raw(SYS_socket, 2 /* AF_INET */, 1, 0)) }
         worker.register("socket_unix") { _ throws(TaskError) in report(raw(SYS_socket, 1, 1, 0)) }
