@@ -60,14 +60,14 @@ extension CLI {
             "Deleted tenant: \(a["id"]?.stringValue ?? "?")" + (a["purged"]?.boolValue == true ? " (volume purged)" : "")
         },
         Command(path: ["tenant", "backup"], synopsis: "tenant backup ID --out FILE",
-                summary: "Writes the tenant's volume to FILE as a tar archive: its files as they are, and a consistent copy of its Dict (SQLite's online backup). FILE is created by bulkheadctl, never overwritten.",
+                summary: "Writes the tenant's volume to FILE as a tar archive: its files as they are, and a consistent copy of its Dict (SQLite's online backup). FILE is created by bulkheadctl, never overwritten. A volume holding more than a restore accepts (the storage quota, sparse files counted whole) is refused. One backup or restore runs at a time.",
                 control: "tenant.backup", positionals: ["ID"], options: ["out": "the archive to create"], flags: [:],
                 file: .writes("out")) { a in
             "Backed up tenant \(a["id"].map(plain) ?? "?"): \(a["files"].map(plain) ?? "0") files, \(a["bytes"].map(plain) ?? "0") bytes"
                 + ((a["skipped"]?.intValue ?? 0) > 0 ? " (\(a["skipped"].map(plain)!) links or special files left out)" : "")
         },
         Command(path: ["tenant", "restore"], synopsis: "tenant restore ID FILE",
-                summary: "Restores a tenant backup into the tenant's new or emptied volume, owned by the tenant's uid. Archives with absolute paths, .., links, devices, or more than the storage quota are refused, and nothing is changed.",
+                summary: "Restores a tenant backup into the tenant's new or emptied volume, owned by the tenant's uid; the tenant's requests get 503 tenant_restoring until it ends. Archives with absolute paths, .., links, devices, or more than the storage quota are refused, and nothing is changed.",
                 control: "tenant.restore", positionals: ["ID", "FILE"], options: [:], flags: [:], file: .reads("FILE")) { a in
             "Restored tenant \(a["id"].map(plain) ?? "?"): \(a["files"].map(plain) ?? "0") files, \(a["bytes"].map(plain) ?? "0") bytes"
         },
