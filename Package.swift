@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "Config", "Log", "EventLoop"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants", "RateLimit", "Config", "Log"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants", "RateLimit", "Config", "Log", "Control", "Archive"]),
         .testTarget(name: "TenantsTests", dependencies: ["Store", "Auth", "Tenants"]),
         .testTarget(name: "PosixTests", dependencies: ["Posix", "EventLoop"]),
         .testTarget(name: "SandboxTests", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Wire", "Log"]),
