@@ -4,7 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <grp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -371,31 +371,247 @@ int bh_random(void *buf, size_t len) {
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int kind, struct FTW *ftw) {
-    (void)sb;
-    (void)ftw;
-    return (kind == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -errno;
+/* ---- Walks of a tree the tenant controls (CBulkhead.h explains the rules) ---- */
+
+#define WALK_OPEN_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+/* Removal only: keep each level's name (to remove the directory on the way up), and read
+ * a directory again from its start when a pass over it handed out entries, since a
+ * filesystem may shift the positions of the entries left behind when some are removed. */
+#define WALK_NAMES 1
+#define WALK_REREAD 2
+
+struct walk_level {
+    ino_t ino;     /* the directory's inode (all levels share the root's st_dev) */
+    off_t resume;  /* where to go on reading it once the walk is back from below */
+    size_t name;   /* its name's offset in `names` (WALK_NAMES) */
+};
+
+struct bh_walk {
+    int fd;  /* the directory at levels[depth], the only one open */
+    dev_t dev;
+    int flags;
+    const int *stop;
+    int result;  /* sticky once non-zero: the error, or 1 when the walk has ended */
+    int descend; /* the last entry was a directory to go into */
+    int handed;  /* this pass over the current directory handed out an entry */
+    struct walk_level *levels;
+    size_t depth, capacity;
+    char *names;
+    size_t names_length, names_capacity;
+    const char *pending_name; /* the directory to go into (it points into buf) */
+    struct stat pending;
+    size_t at, filled;
+    _Alignas(8) char buf[32768];
+};
+
+static int walk_fail(bh_walk *w, int error) {
+    w->result = error;
+    return error;
 }
 
-int bh_remove_tree(const char *path) {
-    int r = nftw(path, remove_entry, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT);
-    return r < 0 ? (errno ? -errno : -EIO) : r;
-}
-
-/* Disk bytes under a tree (st_blocks × 512), by lstat only: links are not followed and
- * other filesystems are not entered. One scan per thread at a time. */
-static __thread long long tree_bytes;
-
-static int add_entry(const char *path, const struct stat *st, int kind, struct FTW *ftw) {
-    (void)path; (void)kind; (void)ftw;
-    tree_bytes += (long long)st->st_blocks * 512;
+static int walk_open(int dirfd, const char *path, const int *stop, int flags, bh_walk **walk, struct stat *root) {
+    bh_walk *w = calloc(1, sizeof *w);
+    if (w == NULL) return -ENOMEM;
+    w->levels = malloc(64 * sizeof *w->levels);
+    if (w->levels == NULL) { free(w); return -ENOMEM; }
+    w->capacity = 64;
+    w->flags = flags;
+    w->stop = stop;
+    w->fd = openat(dirfd, path, WALK_OPEN_FLAGS);
+    struct stat st;
+    if (w->fd < 0 || fstat(w->fd, &st) < 0) {
+        int e = -errno;
+        bh_walk_close(w);
+        return e;
+    }
+    w->dev = st.st_dev;
+    w->levels[0] = (struct walk_level){.ino = st.st_ino, .resume = 0, .name = 0};
+    if (root) *root = st;
+    *walk = w;
     return 0;
 }
 
-long long bh_tree_bytes(const char *path) {
-    tree_bytes = 0;
-    int r = nftw(path, add_entry, 16, FTW_PHYS | FTW_MOUNT);
-    return r < 0 ? (errno ? -errno : -EIO) : tree_bytes;
+int bh_walk_open(int dirfd, const char *path, const int *stop, bh_walk **walk, struct stat *root) {
+    return walk_open(dirfd, path, stop, 0, walk, root);
+}
+
+void bh_walk_skip(bh_walk *w) { w->descend = 0; }
+
+void bh_walk_close(bh_walk *w) {
+    if (w == NULL) return;
+    if (w->fd >= 0) close(w->fd);
+    free(w->levels);
+    free(w->names);
+    free(w);
+}
+
+const char *bh_walk_strerror(long long error) {
+    if (error == -BH_WALK_MOVED) return "a directory was moved or replaced while it was walked";
+    return strerror((int)-error);
+}
+
+void bh_flag_raise(int *flag) { __atomic_store_n(flag, 1, __ATOMIC_RELEASE); }
+
+/* Goes into the directory listed as `name` with `listed`: 1 when in it, 0 when it is gone. */
+static int walk_descend(bh_walk *w, const char *name, const struct stat *listed) {
+    int fd = openat(w->fd, name, WALK_OPEN_FLAGS);
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        /* Now a link or not a directory: replaced since it was listed. */
+        return errno == ELOOP || errno == ENOTDIR ? -BH_WALK_MOVED : -errno;
+    }
+    struct stat st;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    if (r == 0 && (st.st_dev != listed->st_dev || st.st_ino != listed->st_ino)) r = -BH_WALK_MOVED;
+    if (r == 0 && w->depth + 1 == w->capacity) {
+        struct walk_level *more = realloc(w->levels, 2 * w->capacity * sizeof *more);
+        if (more == NULL) r = -ENOMEM;
+        else { w->levels = more; w->capacity *= 2; }
+    }
+    size_t length = strlen(name) + 1, at = w->names_length;
+    if (r == 0 && (w->flags & WALK_NAMES) && at + length > w->names_capacity) {
+        size_t capacity = w->names_capacity ? 2 * w->names_capacity : 4096;
+        while (at + length > capacity) capacity *= 2;
+        char *more = realloc(w->names, capacity);
+        if (more == NULL) r = -ENOMEM;
+        else { w->names = more; w->names_capacity = capacity; }
+    }
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    if (w->flags & WALK_NAMES) {
+        memcpy(w->names + at, name, length);
+        w->names_length = at + length;
+    }
+    w->levels[++w->depth] = (struct walk_level){.ino = st.st_ino, .resume = 0, .name = at};
+    close(w->fd);
+    w->fd = fd;
+    w->at = w->filled = 0;
+    w->handed = 0;
+    return 1;
+}
+
+/* Back up to the parent of the current directory, which must be the one recorded. */
+static int walk_climb(bh_walk *w, struct bh_walk_entry *e) {
+    struct walk_level left = w->levels[w->depth], *parent = &w->levels[w->depth - 1];
+    int fd = openat(w->fd, "..", WALK_OPEN_FLAGS);
+    if (fd < 0) return errno == ENOENT ? -BH_WALK_MOVED : -errno; /* ENOENT: removed while in it */
+    struct stat st;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    if (r == 0 && (st.st_dev != w->dev || st.st_ino != parent->ino)) r = -BH_WALK_MOVED;
+    if (r == 0 && lseek(fd, parent->resume, SEEK_SET) < 0) r = -errno;
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    close(w->fd);
+    w->fd = fd;
+    w->depth--;
+    w->at = w->filled = 0;
+    w->handed = 1; /* the directory just left was handed out in this pass */
+    memset(e, 0, sizeof *e);
+    e->event = BH_WALK_LEAVE;
+    e->directory_fd = fd;
+    e->depth = w->depth + 1;
+    e->st.st_dev = w->dev;
+    e->st.st_ino = left.ino;
+    if (w->flags & WALK_NAMES) {
+        /* The name stays in place until a later call goes down again and overwrites it. */
+        e->name = w->names + left.name;
+        e->name_length = strlen(e->name);
+        w->names_length = left.name;
+    }
+    return 1;
+}
+
+int bh_walk_next(bh_walk *w, struct bh_walk_entry *e) {
+    if (w->result) return w->result < 0 ? w->result : 0;
+    if (w->descend) {
+        w->descend = 0;
+        int r = walk_descend(w, w->pending_name, &w->pending);
+        if (r < 0) return walk_fail(w, r);
+    }
+    for (;;) {
+        if (w->stop && __atomic_load_n(w->stop, __ATOMIC_ACQUIRE)) return walk_fail(w, -ECANCELED);
+        if (w->at >= w->filled) {
+            ssize_t n = getdents64(w->fd, w->buf, sizeof w->buf);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return walk_fail(w, -errno);
+            }
+            if (n == 0) {
+                if ((w->flags & WALK_REREAD) && w->handed) {
+                    if (lseek(w->fd, 0, SEEK_SET) < 0) return walk_fail(w, -errno);
+                    w->handed = 0;
+                    continue;
+                }
+                if (w->depth == 0) {
+                    w->result = 1;
+                    return 0;
+                }
+                int r = walk_climb(w, e);
+                return r < 0 ? walk_fail(w, r) : r;
+            }
+            w->at = 0;
+            w->filled = (size_t)n;
+        }
+        struct dirent64 *d = (struct dirent64 *)(w->buf + w->at);
+        w->at += d->d_reclen;
+        w->levels[w->depth].resume = d->d_off;
+        const char *name = d->d_name;
+        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+        struct stat st;
+        if (fstatat(w->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT) continue; /* gone since it was listed */
+            return walk_fail(w, -errno);
+        }
+        w->handed = 1;
+        memset(e, 0, sizeof *e);
+        e->directory_fd = w->fd;
+        e->name = name;
+        e->name_length = strlen(name);
+        e->depth = w->depth + 1;
+        e->st = st;
+        if (S_ISDIR(st.st_mode) && st.st_dev == w->dev) {
+            e->event = BH_WALK_DIRECTORY;
+            w->descend = 1;
+            w->pending_name = name;
+            w->pending = st;
+        } else {
+            e->event = S_ISREG(st.st_mode) ? BH_WALK_FILE : BH_WALK_OTHER;
+        }
+        return 1;
+    }
+}
+
+int bh_remove_tree(const char *path) {
+    bh_walk *w;
+    int r = walk_open(AT_FDCWD, path, NULL, WALK_NAMES | WALK_REREAD, &w, NULL);
+    if (r < 0) return r;
+    struct bh_walk_entry e;
+    while ((r = bh_walk_next(w, &e)) > 0) {
+        if (e.event == BH_WALK_DIRECTORY) continue;
+        if (e.event == BH_WALK_OTHER && S_ISDIR(e.st.st_mode)) { r = -EBUSY; break; }
+        int gone = unlinkat(e.directory_fd, e.name, e.event == BH_WALK_LEAVE ? AT_REMOVEDIR : 0) == 0 || errno == ENOENT;
+        if (!gone) { r = -errno; break; }
+    }
+    bh_walk_close(w);
+    if (r == 0 && rmdir(path) < 0 && errno != ENOENT) r = -errno;
+    return r;
+}
+
+long long bh_tree_bytes(const char *path, const int *stop) {
+    bh_walk *w;
+    struct stat root;
+    int r = bh_walk_open(AT_FDCWD, path, stop, &w, &root);
+    if (r < 0) return r;
+    long long total = (long long)root.st_blocks * 512;
+    struct bh_walk_entry e;
+    while ((r = bh_walk_next(w, &e)) > 0)
+        if (e.event != BH_WALK_LEAVE && e.st.st_dev == root.st_dev) total += (long long)e.st.st_blocks * 512;
+    bh_walk_close(w);
+    return r < 0 ? r : total;
 }
 
 int bh_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to) {

@@ -4,6 +4,7 @@
 // in one transaction, with the batch's id, so a retried write never counts twice. A
 // kill -9 loses at most the batch not yet written; `flush()` writes everything (SIGTERM).
 // Readers get the rollups plus what is not written yet, so counts are exact at once.
+// Volumes are measured on another thread, so a slow scan never delays a write.
 import CBulkhead
 import EventLoop
 import Glibc
@@ -43,9 +44,13 @@ public final class UsageMeter: Sendable {
     private let interval: Duration
     private let storageInterval: Duration
     private let volumes: @Sendable () -> [(tenant: String, path: String)]
+    private let scanLoop: EventLoop
+    private let scanThread: LoopThread
+    private let stopScan = ScanStop()
 
-    /// - `volumes`: each tenant's volume, measured every `storageInterval` on the writer
-    ///   thread by a scan that only stats (it follows no link and opens no file).
+    /// - `volumes`: each tenant's volume, measured every `storageInterval` on a thread of
+    ///   its own by the walker of CBulkhead (bh_tree_bytes: it opens directories, never a
+    ///   file, follows no link and enters no other filesystem).
     /// - `wallClock`: seconds since the epoch (days are UTC days).
     public init(store: Store, log: Logger, interval: Duration = .seconds(1), storageInterval: Duration = .seconds(60),
                 volumes: @escaping @Sendable () -> [(tenant: String, path: String)] = { [] },
@@ -58,6 +63,8 @@ public final class UsageMeter: Sendable {
         self.volumes = volumes
         loop = try EventLoop()
         thread = LoopThread(loop)
+        scanLoop = try EventLoop()
+        scanThread = LoopThread(scanLoop)
         let seconds = wallClock(), day = Self.day(seconds)
         let stored = try store.usage(tenant: nil, from: day, to: day)
         pending.withLock { p in
@@ -68,12 +75,18 @@ public final class UsageMeter: Sendable {
 
     public func start() {
         let bound = LoopBound(self, loop: loop)
-        loop.execute { bound.value.tick(); bound.value.measureStorage() }
+        loop.execute { bound.value.tick() }
         thread.start()
+        let scanner = LoopBound(self, loop: scanLoop)
+        scanLoop.execute { scanner.value.measureStorage() }
+        scanThread.start()
     }
 
-    /// Stops the writer thread and writes everything still in memory.
+    /// Stops both threads (a scan in progress ends at its next entry) and writes
+    /// everything still in memory.
     public func stop() {
+        stopScan.raise()
+        scanThread.stop()
         loop.execute {}  // wakes it now rather than at its next timer
         thread.stop()
         flush()
@@ -97,7 +110,7 @@ public final class UsageMeter: Sendable {
     }
 
     /// A measurement of the tenant's volume.
-    public func storage(_ tenant: String, bytes: Int64) {
+    private func storage(_ tenant: String, bytes: Int64) {
         pending.withLock { $0.volumes[tenant] = bytes }
         add(tenant) { $0.storageBytes = bytes }
     }
@@ -181,13 +194,21 @@ public final class UsageMeter: Sendable {
         _ = loop.schedule(after: interval) { [self] in tick() }
     }
 
-    /// Measures every volume now (and again every `storageInterval`).
-    public func measureStorage() {
+    /// Measures every volume now and again every `storageInterval`, on the scan thread.
+    /// A scan that fails (the tenant moved a directory under it, say) keeps the last figure.
+    private func measureStorage() {
         for (tenant, path) in volumes() {
-            let bytes = bh_tree_bytes(path)
-            if bytes >= 0 { storage(tenant, bytes: bytes) }
+            let bytes = bh_tree_bytes(path, stopScan.flag)
+            if bytes >= 0 {
+                storage(tenant, bytes: bytes)
+            } else if bytes == -Int64(ECANCELED) {
+                return  // stopping
+            } else if bytes != -Int64(ENOENT) {  // no volume (yet): nothing to measure
+                log.warning("storage_scan_failed", [("tenant", .string(tenant)),
+                                                    ("reason", .string(String(cString: bh_walk_strerror(bytes))))])
+            }
         }
-        if loop.inLoop { _ = loop.schedule(after: storageInterval) { [self] in measureStorage() } }
+        _ = scanLoop.schedule(after: storageInterval) { [self] in measureStorage() }
     }
 
     /// Cuts what is in memory into a batch and writes every batch not yet written.
@@ -224,4 +245,14 @@ public final class UsageMeter: Sendable {
 
     /// YYYY-MM-DD (UTC) of `seconds` since the epoch.
     public static func day(_ seconds: Int64) -> String { UTCTime.date(seconds) }
+}
+
+/// The flag that ends a storage scan early (`stop()` raises it once; bh_tree_bytes reads it
+/// before each entry). `@unchecked Sendable`: the one write and every read are atomic
+/// (bh_flag_raise and the walker's load, in CBulkhead), and the memory lives as long as this.
+private final class ScanStop: @unchecked Sendable {
+    let flag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    init() { flag.initialize(to: 0) }
+    func raise() { bh_flag_raise(flag) }
+    deinit { flag.deallocate() }
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/syscall.h> // SYS_* numbers, for the sandbox tests' raw calls
 
 // Constants Swift cannot see through Glibc, as plain enum values.
@@ -127,11 +128,75 @@ int bh_dup_above(int fd, int min);
 /// Fills `buf` from the kernel's CSPRNG (getrandom), all or -errno.
 int bh_random(void *buf, size_t len);
 
-/// Removes the directory tree at `path` depth-first, never following a symbolic link
-/// and never crossing into another mount. Returns 0 or -errno of the first failure.
+// Walks of a directory tree a tenant controls (its volume), which it may change while
+// the root daemon walks it. One walker serves the storage scan, removal and backups:
+// iterative (no recursion; a 24-byte record a level on the heap, plus each level's name
+// for removal), one open directory at any depth. Down with openat(O_NOFOLLOW |
+// O_DIRECTORY), checked against the lstat that listed the entry; up with openat(".."),
+// checked against the (st_dev, st_ino) recorded on the way down. It never follows a
+// symbolic link, never enters another filesystem and never resolves a path of more than
+// one component inside the tree. A directory moved or replaced under the walk ends it
+// with -BH_WALK_MOVED; it never continues elsewhere. An entry that vanishes between
+// being listed and being looked at is passed over.
+
+/// What `bh_walk_next` found.
+enum bh_walk_event {
+    /// A directory of the root's filesystem; the walk goes into it on the next call
+    /// unless `bh_walk_skip` is called first.
+    BH_WALK_DIRECTORY = 1,
+    BH_WALK_FILE = 2,
+    /// Anything else: a symbolic link, socket, FIFO, device, or a directory on another
+    /// filesystem (never entered).
+    BH_WALK_OTHER = 3,
+    /// A directory's entries are all done (after its last entry, before its next sibling).
+    BH_WALK_LEAVE = 4,
+};
+
+/// The walk's own error, distinct from every errno value: a directory was moved or
+/// replaced while the walk was in it or about to enter it.
+enum { BH_WALK_MOVED = 4096 };
+
+struct bh_walk_entry {
+    enum bh_walk_event event;
+    /// The directory that holds the entry, open until the next `bh_walk_next`.
+    int directory_fd;
+    /// The entry's name (raw bytes, NUL-terminated), valid until the next `bh_walk_next`;
+    /// NULL for BH_WALK_LEAVE.
+    const char *name;
+    size_t name_length;
+    /// 1 for the entries of the root directory.
+    size_t depth;
+    /// lstat of the entry when it was listed; for BH_WALK_LEAVE only st_dev and st_ino.
+    struct stat st;
+};
+
+typedef struct bh_walk bh_walk;
+
+/// Starts a walk of the directory `path` (relative to `dirfd`, or AT_FDCWD), opened
+/// without following a link. `root`, if not NULL, receives its fstat. `stop`, if not
+/// NULL, is read before each entry: once another thread raises it (`bh_flag_raise`) the
+/// walk ends with -ECANCELED. Returns 0 and the walk in `*walk`, or -errno.
+int bh_walk_open(int dirfd, const char *path, const int *stop, bh_walk **walk, struct stat *root);
+/// The next entry: 1 (filled in `entry`), 0 at the end, or a negative error (-errno or
+/// -BH_WALK_MOVED), after which the walk only repeats that error.
+int bh_walk_next(bh_walk *walk, struct bh_walk_entry *entry);
+/// After a BH_WALK_DIRECTORY entry: do not go into it (and give no BH_WALK_LEAVE for it).
+void bh_walk_skip(bh_walk *walk);
+void bh_walk_close(bh_walk *walk);
+/// The text of a negative value a walk returned (-errno or -BH_WALK_MOVED).
+const char *bh_walk_strerror(long long error);
+/// Raises a flag that a walk reads as its `stop` (an atomic store).
+void bh_flag_raise(int *flag);
+
+/// Removes the directory tree at `path` (and `path` itself) depth-first with the walker,
+/// at any depth: entries with unlinkat, directories with unlinkat(AT_REMOVEDIR) once
+/// empty, a link as a link. A directory on another filesystem is not entered: -EBUSY.
+/// Returns 0 or the first failure (-errno or -BH_WALK_MOVED).
 int bh_remove_tree(const char *path);
-/// Disk bytes used under `path` (lstat only, no links followed, one filesystem); -errno on failure.
-long long bh_tree_bytes(const char *path);
+/// Disk bytes used under `path`, the root included (st_blocks × 512 of every entry of
+/// the root's filesystem, links counted as links), with the walker; or a walk's error.
+/// `stop` as for bh_walk_open.
+long long bh_tree_bytes(const char *path, const int *stop);
 /// renameat2(RENAME_NOREPLACE): `from` becomes `to` only if nothing is at `to` (-EEXIST).
 int bh_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
 /// Confines the calling thread to the directory `dirfd` as `uid`/`gid`, for a thread that

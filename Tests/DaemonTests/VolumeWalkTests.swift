@@ -1,0 +1,187 @@
+// Walks of a volume the tenant controls: the walker of CBulkhead on its own (a directory
+// swapped for a link, a directory moved under the walk, one descriptor at any depth,
+// removal past PATH_MAX) and through the daemon (a link out of the volume is not counted).
+import CBulkhead
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// `depth` directories named "d", each in the one before, below `root`: made through
+/// descriptors (a path that deep could not be resolved), owned by uid/gid.
+func nest(_ root: String, depth: Int, uid: UInt32 = 0, gid: UInt32 = 0) throws {
+    var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw TestFailure("open \(root): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    for level in 0..<depth {
+        let next = mkdirat(fd, "d", 0o700) == 0 ? openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1
+        guard next >= 0, fchown(next, uid, gid) == 0 else {
+            throw TestFailure("level \(level): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        fd = next
+    }
+}
+
+/// The tenant's uid (and gid, the same number).
+func uidOf(_ d: Daemon, _ tenant: String) throws -> UInt32 {
+    let uid = try #require(jsonObject(d.ctl("--json", "tenant", "show", tenant).stdout)["uid"] as? Int)
+    return UInt32(uid)
+}
+
+/// A file of `bytes` disk blocks (allocated, not written).
+func allocated(_ path: String, bytes: Int) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0, posix_fallocate(fd, 0, off_t(bytes)) == 0 else { throw TestFailure("fallocate \(path)") }
+    close(fd)
+}
+
+/// Every entry of a walk, as (event, depth, name), until its end or error.
+func walkAll(_ path: String) -> (entries: [(Int, Int, String)], result: Int32) {
+    var walk: OpaquePointer?
+    let opened = bh_walk_open(AT_FDCWD, path, nil, &walk, nil)
+    guard opened == 0, let walk else { return ([], opened) }
+    defer { bh_walk_close(walk) }
+    var entries: [(Int, Int, String)] = []
+    var e = bh_walk_entry()
+    while true {
+        let r = bh_walk_next(walk, &e)
+        guard r == 1 else { return (entries, r) }
+        entries.append((Int(e.event.rawValue), e.depth, e.name.map { String(cString: $0) } ?? ""))
+    }
+}
+
+final class Swaps: Sendable {
+    let stop = Atomic<Bool>(false)
+    let done = Atomic<Int>(0)
+}
+
+@Suite(.serialized) struct VolumeWalkTests {
+    // MARK: The walker alone
+
+    @Test func aDirectorySwappedForALinkIsNeverFollowed() throws {
+        let base = try makeTemporaryDirectory()
+        defer { _ = bh_remove_tree(base) }
+        let volume = base + "/volume", outside = base + "/outside"
+        for dir in [volume, volume + "/a", outside] { mkdir(dir, 0o700) }
+        try allocated(volume + "/a/small", bytes: 64 << 10)
+        try allocated(outside + "/large", bytes: 64 << 20)
+        let honest = bh_tree_bytes(volume, nil)
+        #expect(honest > 0 && honest < 1 << 20)
+
+        // What the hostile worker did: "a" becomes a link to a large directory and back,
+        // 10,000 times while the scans run (nftw was caught about once in 10,000 scans).
+        let swaps = Swaps()
+        let swapper = Thread {
+            while !swaps.stop.load(ordering: .relaxed) {
+                rename(volume + "/a", volume + "/a.away")
+                symlink(outside, volume + "/a")
+                unlink(volume + "/a")
+                rename(volume + "/a.away", volume + "/a")
+                swaps.done.add(1, ordering: .relaxed)
+            }
+        }
+        swapper.start()
+        var scans = 0, moved = 0, largest: Int64 = 0
+        while scans < 2000 || swaps.done.load(ordering: .relaxed) < 10_000 {
+            let bytes = bh_tree_bytes(volume, nil)
+            if bytes == -Int64(BH_WALK_MOVED) { moved += 1 } else { #expect(bytes > 0, "\(String(cString: bh_walk_strerror(bytes)))") }
+            largest = max(largest, bytes)
+            scans += 1
+        }
+        swaps.stop.store(true, ordering: .relaxed)
+        while !swapper.isFinished { _ = poll(nil, 0, 1) }
+        print("\(scans) scans during swaps: \(moved) stopped as moved, largest \(largest) bytes")
+        #expect(largest < 1 << 20)
+    }
+
+    @Test func aDirectoryMovedUnderTheWalkEndsItWithItsOwnError() throws {
+        let base = try makeTemporaryDirectory()
+        defer { _ = bh_remove_tree(base) }
+        for dir in ["/a", "/a/b", "/a/b/c", "/z"] { mkdir(base + dir, 0o700) }
+        var walk: OpaquePointer?
+        #expect(bh_walk_open(AT_FDCWD, base, nil, &walk, nil) == 0)
+        let w = try #require(walk)
+        defer { bh_walk_close(w) }
+        var e = bh_walk_entry()
+        // Down to c, then "a" (above the walk) moves into "z".
+        var seen: [String] = []
+        while seen.last != "c" {
+            #expect(bh_walk_next(w, &e) == 1)
+            seen.append(e.name.map { String(cString: $0) } ?? "")
+        }
+        #expect(rename(base + "/a", base + "/z/a") == 0)
+        var r: Int32 = 1
+        while r == 1 { r = bh_walk_next(w, &e) }
+        #expect(r == -Int32(BH_WALK_MOVED))
+        #expect(String(cString: bh_walk_strerror(Int64(r))) == "a directory was moved or replaced while it was walked")
+        #expect(bh_walk_next(w, &e) == r)  // it stays ended
+
+        // A directory listed, then replaced by a link before the walk goes in.
+        #expect(rename(base + "/z/a", base + "/a") == 0)
+        var second: OpaquePointer?
+        #expect(bh_walk_open(AT_FDCWD, base + "/a", nil, &second, nil) == 0)
+        let w2 = try #require(second)
+        defer { bh_walk_close(w2) }
+        #expect(bh_walk_next(w2, &e) == 1 && e.event == BH_WALK_DIRECTORY)
+        #expect(rename(base + "/a/b", base + "/b-away") == 0 && symlink("/", base + "/a/b") == 0)
+        #expect(bh_walk_next(w2, &e) == -Int32(BH_WALK_MOVED))
+    }
+
+    @Test func entriesComeAsTheyAreAndLeaveAfterTheirContents() throws {
+        let base = try makeTemporaryDirectory()
+        defer { _ = bh_remove_tree(base) }
+        mkdir(base + "/dir", 0o700)
+        try allocated(base + "/dir/file", bytes: 4096)
+        symlink("/etc", base + "/dir/link")
+        mkfifo(base + "/fifo", 0o600)
+        let (entries, result) = walkAll(base)
+        #expect(result == 0)
+        let byName = Dictionary(entries.filter { $0.0 != Int(BH_WALK_LEAVE.rawValue) }.map { ($0.2, ($0.0, $0.1)) }) { a, _ in a }
+        #expect(byName["dir"]! == (Int(BH_WALK_DIRECTORY.rawValue), 1))
+        #expect(byName["file"]! == (Int(BH_WALK_FILE.rawValue), 2))
+        #expect(byName["link"]! == (Int(BH_WALK_OTHER.rawValue), 2))
+        #expect(byName["fifo"]! == (Int(BH_WALK_OTHER.rawValue), 1))
+        let leave = try #require(entries.firstIndex { $0.0 == Int(BH_WALK_LEAVE.rawValue) })
+        #expect(entries[leave].1 == 1 && entries[..<leave].contains { $0.2 == "file" } && entries[..<leave].contains { $0.2 == "link" })
+        #expect(entries.count == 5)
+    }
+
+    /// In a process of its own (an exit test), with room for 8 more descriptors than it
+    /// has open: a walk, a scan and the removal of a tree 6,000 levels deep (12 KB of
+    /// path, past PATH_MAX) keep one directory open at a time.
+    @Test func oneDescriptorAtAnyDepthAndRemovalPastPathMax() async {
+        await #expect(processExitsWith: .success) {
+            guard let base = try? makeTemporaryDirectory(), (try? nest(base, depth: 6000)) != nil else { exit(10) }
+            let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 1000
+            var limit = rlimit(rlim_cur: rlim_t(open + 8), rlim_max: rlim_t(open + 8))
+            guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { exit(11) }
+            let (entries, result) = walkAll(base)
+            guard result == 0, entries.count == 12_000, entries.map(\.1).max() == 6000 else { exit(12) }
+            guard bh_tree_bytes(base, nil) > 6000 * 4096 else { exit(13) }
+            guard bh_remove_tree(base) == 0, access(base, F_OK) != 0 else { exit(14) }
+            exit(0)
+        }
+    }
+
+    // MARK: Through the daemon
+
+    @Test func aLinkOutOfTheVolumeIsNotCounted() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        let outside = d.directory + "/outside"
+        mkdir(outside, 0o755)
+        try allocated(outside + "/large", bytes: 256 << 20)
+        let volume = d.volumes + "/tenant-acme-data"
+        symlink(outside, volume + "/escape")
+        symlink("/", volume + "/root")
+        d.stop()
+        try d.start()
+        try eventually(20, "the start-up scan measured the volume") { (usageOf(d, "acme")["storage_gb"] as? Double ?? 0) > 0 }
+        let bytes = (usageOf(d, "acme")["storage_gb"] as? Double ?? 0) * 1_073_741_824
+        #expect(bytes < 1_048_576, "\(bytes) bytes")
+        try expectHealthy(d, key: key)
+    }
+}
