@@ -27,6 +27,10 @@ public final class UsageMeter: Sendable {
         var oldest: UInt64?
         /// Each volume's bytes: the last scan, plus what writes changed since.
         var volumes: [String: Int64] = [:]
+        /// Purged tenants (`forget`): nothing of theirs is counted until `track`.
+        var forgotten: Set<String> = []
+        /// How many `forget`s so far: a scan that began before one is not applied.
+        var forgets: UInt64 = 0
         /// Today's date text, formatted once a day rather than once a request.
         var dayNumber: Int64 = .min
         var dayText = ""
@@ -109,21 +113,54 @@ public final class UsageMeter: Sendable {
         add(tenant) { $0.cpuMicros += Int64(nanoseconds / 1000) }
     }
 
-    /// A measurement of the tenant's volume.
-    private func storage(_ tenant: String, bytes: Int64) {
-        pending.withLock { $0.volumes[tenant] = bytes }
-        add(tenant) { $0.storageBytes = bytes }
+    /// A measurement of the tenant's volume by a scan that began when `forgets` tenants
+    /// had been forgotten: dropped if one was since (it may have measured the old volume of
+    /// a purged tenant whose id has come back).
+    private func storage(_ tenant: String, bytes: Int64, scannedAfter forgets: UInt64) {
+        let current = pending.withLock { p -> Bool in
+            guard forgets == p.forgets, !p.forgotten.contains(tenant) else { return false }
+            p.volumes[tenant] = bytes
+            return true
+        }
+        if current { add(tenant) { $0.storageBytes = bytes } }
     }
 
     /// A write or delete changed the tenant's volume by `delta` bytes (the worker says by
     /// how much; the next scan corrects any drift).
     public func storageChanged(_ tenant: String, by delta: Int64) {
-        let bytes = pending.withLock { p -> Int64 in
+        let bytes = pending.withLock { p -> Int64? in
+            guard !p.forgotten.contains(tenant) else { return nil }
             let b = max(0, p.volumes[tenant, default: 0] + delta)
             p.volumes[tenant] = b
             return b
         }
-        add(tenant) { $0.storageBytes = bytes }
+        if let bytes { add(tenant) { $0.storageBytes = bytes } }
+    }
+
+    /// Drops all the tenant's usage not yet written and its storage figure, and counts
+    /// nothing more of it (a late answer, a stopped worker's CPU time) until `track`:
+    /// `tenant delete --purge`, before it deletes the tenant's usage rows, so that none is
+    /// written back. Waits for a write in progress.
+    public func forget(_ tenant: String) {
+        writer.withLock { _ in
+            pending.withLock { p in
+                p.forgotten.insert(tenant)
+                p.forgets += 1
+                p.volumes[tenant] = nil
+                p.today[tenant] = nil
+                p.deltas = p.deltas.filter { $0.key.tenant != tenant }
+                p.cut = p.cut.compactMap { batch in
+                    let rows = batch.rows.filter { $0.tenantID != tenant }
+                    return rows.isEmpty ? nil : (batch.id, rows, batch.since)
+                }
+                if p.deltas.isEmpty { p.oldest = nil }
+            }
+        }
+    }
+
+    /// Counts the tenant again after `forget` (a new tenant with the same id).
+    public func track(_ tenant: String) {
+        pending.withLock { _ = $0.forgotten.remove(tenant) }
     }
 
     /// The tenant's volume bytes as last measured and changed since.
@@ -133,6 +170,7 @@ public final class UsageMeter: Sendable {
         let seconds = wallClock()
         let now = Posix.monotonicNanoseconds()
         pending.withLock { p in
+            if !p.forgotten.isEmpty && p.forgotten.contains(tenant) { return }
             if seconds / 86_400 != p.dayNumber {
                 p.dayNumber = seconds / 86_400
                 p.dayText = Self.day(seconds)
@@ -198,9 +236,10 @@ public final class UsageMeter: Sendable {
     /// A scan that fails (the tenant moved a directory under it, say) keeps the last figure.
     private func measureStorage() {
         for (tenant, path) in volumes() {
+            let forgets = pending.withLock { $0.forgets }
             let bytes = bh_tree_bytes(path, stopScan.flag)
             if bytes >= 0 {
-                storage(tenant, bytes: bytes)
+                storage(tenant, bytes: bytes, scannedAfter: forgets)
             } else if bytes == -Int64(ECANCELED) {
                 return  // stopping
             } else if bytes != -Int64(ENOENT) {  // no volume (yet): nothing to measure

@@ -1,10 +1,20 @@
-// Volumes: provisioning a tenant's volume directory (owned by its uid, mode 0700). The
-// supervisor creates and checks the directory itself; it never opens anything inside.
+// Volumes: a tenant's volume directory (owned by its uid, mode 0700) — provisioning it,
+// setting it aside and removing it. The supervisor never opens anything inside itself;
+// removal goes through the walker of CBulkhead.
 import CBulkhead
+import Dispatch
 import Glibc
+import Log
 
 public struct VolumeError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable { case failed, occupied }
+    public let code: Code
     public let description: String
+
+    public init(_ code: Code = .failed, description: String) {
+        self.code = code
+        self.description = description
+    }
 }
 
 public enum Volumes {
@@ -31,7 +41,9 @@ public enum Volumes {
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw VolumeError(description: "volume \(path) is not a directory") }
         guard st.st_uid == tenant.uid, st.st_gid == tenant.gid else {
-            throw VolumeError(description: "volume \(path) belongs to uid \(st.st_uid) gid \(st.st_gid), not the tenant's \(tenant.uid)/\(tenant.gid)")
+            // Someone else's data (an earlier tenant's, kept by a delete without --purge):
+            // never adopted, never changed.
+            throw VolumeError(.occupied, description: "volume \(path) already exists and belongs to uid \(st.st_uid) gid \(st.st_gid), not the tenant's \(tenant.uid)/\(tenant.gid): move it away or remove it first")
         }
         if st.st_mode & 0o7777 != 0o700 {
             guard chmod(path, 0o700) == 0 else { throw VolumeError(description: "cannot chmod volume \(path)") }
@@ -54,18 +66,67 @@ public enum Volumes {
 }
 
 extension Volumes {
-    /// Deletes a volume and everything in it without following a symbolic link anywhere
-    /// (a tenant's link to /etc is removed as a link) and without crossing into another
-    /// mount. The tenant's workers must have exited first.
-    public static func remove(tenant: String, root: String, prefix: String) throws(VolumeError) {
+    /// Holding directories of purged volumes in the volumes root: `.bulkhead-purge-<id>-<random>`.
+    static let holdingPrefix = ".bulkhead-purge-"
+
+    /// Sets the tenant's volume aside for removal: renames it, in one step, to a holding
+    /// name in the root-owned volumes root, so the volume path is free at once and a purge
+    /// that fails later never leaves data where a new tenant of the same id would find it.
+    /// Returns the holding path, or nil when there is no volume. The tenant's workers must
+    /// have exited first.
+    public static func detach(tenant: String, root: String, prefix: String) throws(VolumeError) -> String? {
         let path = path(root: root, prefix: prefix, tenant: tenant)
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            if errno == ENOENT { return }
+            if errno == ENOENT { return nil }
             throw VolumeError(description: "volume \(path): \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw VolumeError(description: "volume \(path) is not a directory") }
-        let r = bh_remove_tree(path)
-        if r != 0 { throw VolumeError(description: "could not remove all of \(path): \(String(cString: strerror(-r)))") }
+        let held = "\(root)/\(holdingPrefix)\(tenant)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        guard rename(path, held) == 0 else {
+            throw VolumeError(description: "cannot move volume \(path) aside: \(String(cString: strerror(errno)))")
+        }
+        return held
+    }
+
+    /// Puts a volume `detach` set aside back in place (when the rest of a purge failed).
+    public static func reattach(_ held: String, tenant: String, root: String, prefix: String) throws(VolumeError) {
+        guard rename(held, path(root: root, prefix: prefix, tenant: tenant)) == 0 else {
+            throw VolumeError(description: "cannot put \(held) back: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Deletes the trees `detach` set aside, with everything in them (bh_remove_tree: any
+    /// depth, a link removed as a link, no other mount entered), one after another on a
+    /// thread of their own so that a volume of millions of entries holds up no command,
+    /// and logs each outcome. What is left when the daemon stops is removed at its next start.
+    public static func remove(held: [String], log: Logger) {
+        guard !held.isEmpty else { return }
+        removals.async {
+            for path in held {
+                let r = bh_remove_tree(path)
+                if r == 0 {
+                    log.info("purged_volume_removed", [("path", .string(path))])
+                } else {
+                    log.warning("purged_volume_not_removed", [("path", .string(path)),
+                                                              ("reason", .string(String(cString: bh_walk_strerror(Int64(r)))))])
+                }
+            }
+        }
+    }
+
+    private static let removals = DispatchQueue(label: "bulkhead.volume-removal")
+
+    /// Removes, as `remove(held:)` does, what purges set aside and did not finish removing
+    /// (the daemon stopped or failed during one): at start.
+    public static func removeLeftovers(root: String, log: Logger) {
+        guard let dir = opendir(root) else { return }
+        var held: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name.hasPrefix(holdingPrefix) { held.append(root + "/" + name) }
+        }
+        closedir(dir)
+        remove(held: held, log: log)
     }
 }

@@ -196,9 +196,10 @@ public final class AdminCommands: ControlHandler {
             } catch {
                 // No tenant without its volume: undo the registration.
                 _ = try? store.deleteTenant(id, now: now)
-                throw CommandError(.internal, "cannot provision the volume: \(error.description)")
+                throw CommandError(error.code == .occupied ? .conflict : .internal, "cannot provision the volume: \(error.description)")
             }
         }
+        meter.track(id)  // a purged tenant of the same id was forgotten
         directory.put(record)
         keys.put(key.record)
         log.info("tenant_created", [("tenant", .string(id)), ("uid", .of(record.uid)), ("key_id", .string(key.record.jti))])
@@ -236,21 +237,41 @@ public final class AdminCommands: ControlHandler {
     }
 
     private func deleteTenant(_ id: String, purge: Bool) throws(CommandError) -> Answer {
-        _ = try existing(id)
-        // Refuse new work first, then wait for its workers, then forget it.
+        let record = try existing(id)
+        // Refuse new work first, then wait for its workers, then forget it. A purge sets
+        // the volume aside before anything is deleted (if that fails, nothing is, and the
+        // delete can be tried again), so no data is ever left where a new tenant of the
+        // same id would find it; the set-aside tree is removed in the background.
         directory.remove(id)
         guard supervisor.stopTenant(id) else {
+            directory.put(record)
             throw CommandError(.conflict, "the tenant's workers did not stop; try again")
         }
+        var held: String?
+        if purge {
+            do { held = try Volumes.detach(tenant: id, root: settings.volumesRoot, prefix: settings.volumePrefix) } catch {
+                directory.put(record)
+                throw CommandError(.internal, "nothing was deleted: \(error.description)")
+            }
+        }
         let removed: [String]
-        do { removed = try store.deleteTenant(id, now: clock()) } catch { throw storeError(error, "tenant \(id)") }
+        do { removed = try store.deleteTenant(id, now: clock()) } catch {
+            if let held {
+                do { try Volumes.reattach(held, tenant: id, root: settings.volumesRoot, prefix: settings.volumePrefix) } catch {
+                    log.error("volume_not_reattached", [("tenant", .string(id)), ("held", .string(held)),
+                                                        ("reason", .string(error.description))])
+                }
+            }
+            directory.put(record)
+            throw storeError(error, "tenant \(id)")
+        }
         keys.remove(removed)
         admission.limitTable.set(id, nil)
         if purge {
+            // Forgotten before its rows are deleted: nothing of it is written back after.
+            meter.forget(id)
+            if let held { Volumes.remove(held: [held], log: log) }
             do { try store.deleteUsage(id) } catch { throw storeError(error, "usage of \(id)") }
-            do { try Volumes.remove(tenant: id, root: settings.volumesRoot, prefix: settings.volumePrefix) } catch {
-                throw CommandError(.internal, "the tenant is deleted but its volume could not be removed: \(error.description)")
-            }
         }
         log.info("tenant_deleted", [("tenant", .string(id)), ("purge", .bool(purge)), ("keys_revoked", .of(removed.count))])
         return Answer(value: .object(JSONObject([("id", .string(id)), ("purged", .bool(purge)),

@@ -139,6 +139,7 @@ enum Daemon {
         // Usage: in memory, written to SQLite every second by a thread of its own. The
         // compute quota picks up today's CPU time from the store after a restart.
         let volumesRoot = config.resolvedVolumesRoot, prefix = config.volumes.prefix
+        Volumes.removeLeftovers(root: volumesRoot, log: log)  // volumes a purge set aside but did not finish removing
         let meter = try UsageMeter(store: store, log: log, volumes: {
             directory.ids.map { ($0, Volumes.path(root: volumesRoot, prefix: prefix, tenant: $0)) }
         })

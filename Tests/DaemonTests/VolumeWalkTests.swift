@@ -1,6 +1,7 @@
 // Walks of a volume the tenant controls: the walker of CBulkhead on its own (a directory
 // swapped for a link, a directory moved under the walk, one descriptor at any depth,
-// removal past PATH_MAX) and through the daemon (a link out of the volume is not counted).
+// removal past PATH_MAX) and through the daemon (a link out of the volume is not counted;
+// purge then create starts from zero; no volume is adopted; what a purge set aside goes).
 import CBulkhead
 import Foundation
 import Glibc
@@ -183,5 +184,67 @@ final class Swaps: Sendable {
         let bytes = (usageOf(d, "acme")["storage_gb"] as? Double ?? 0) * 1_073_741_824
         #expect(bytes < 1_048_576, "\(bytes) bytes")
         try expectHealthy(d, key: key)
+    }
+
+    @Test func purgeThenCreateStartsFromZero() throws {
+        let d = try Daemon(extra: "[ratelimit]\nrate = 1000/second\nburst = 1000")
+        defer { d.cleanUp() }
+        try d.start()
+        var key = try d.tenant("acme")
+        #expect(d.ctl("limits", "set", "acme", "--storage-gb", "0.004").status == 0)  // 4.3 MB
+        let file = [UInt8](repeating: 7, count: 3 << 20)
+        #expect(try raw(d, "PUT", "/v1/files/big.bin", key: key, body: file).status == 200)
+        for i in 0..<3 { #expect(try d.call(key: key, body: echo("\(i)")).status == 200) }
+        // Purged at once: its last requests and its workers' CPU time are not written yet.
+        #expect(d.ctl("tenant", "delete", "acme", "--purge").status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d.volumes).allSatisfy { $0.hasPrefix(".bulkhead-purge-acme-") })
+
+        key = try d.tenant("acme")
+        try eventually(10, "everything is written") {
+            (try parsePrometheus(try d.call("GET", "/metrics", key: nil).text))["bulkhead_usage_flush_lag_milliseconds"] == 0
+        }
+        let month = String(UsageTests.today().prefix(7))
+        // Nothing of the old tenant (a scan of the new, empty volume may have run).
+        let rows = try #require(jsonObject(d.ctl("usage", "export", "--month", month, "--format", "json").stdout)["rows"] as? [[String: Any]])
+        #expect(rows.allSatisfy { $0["requests"] as? Int == 0 && $0["compute_seconds"] as? Double == 0 && ($0["storage_bytes"] as? Int ?? 0) <= 4096 },
+                "\(rows)")
+        let usage = usageOf(d, "acme")
+        #expect(usage["requests"] as? Int == 0 && (usage["storage_gb"] as? Double ?? 1) * 1_073_741_824 <= 4096, "\(usage)")
+        // No stale storage figure: the same file fits the same quota again.
+        #expect(d.ctl("limits", "set", "acme", "--storage-gb", "0.004").status == 0)
+        #expect(try raw(d, "PUT", "/v1/files/big.bin", key: key, body: file).status == 200)
+    }
+
+    @Test func aVolumeOfAnotherUIDIsNeverAdopted() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        _ = try d.tenant("first")  // the volumes root exists
+        let volume = d.volumes + "/tenant-ghost-data"
+        mkdir(volume, 0o700)
+        chown(volume, 240_500, 240_500)
+        try "someone's".write(toFile: volume + "/data.txt", atomically: false, encoding: .utf8)
+        let r = d.ctl("tenant", "create", "ghost")
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("already exists and belongs to uid 240500"), "\(r.stderr)")
+        #expect(d.ctl("tenant", "show", "ghost").status == 1)
+        var st = stat()
+        #expect(lstat(volume, &st) == 0 && st.st_uid == 240_500)
+        #expect(try String(contentsOfFile: volume + "/data.txt", encoding: .utf8) == "someone's")
+    }
+
+    @Test func whatAPurgeSetAsideIsRemovedAtStart() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        _ = try d.tenant("acme")
+        let held = d.volumes + "/.bulkhead-purge-gone-0123456789abcdef"
+        mkdir(held, 0o700)
+        try nest(held, depth: 5000)
+        d.stop()
+        try d.start()
+        try eventually(60, "what was set aside is removed") { d.logText().contains("purged_volume_removed") }
+        #expect(access(held, F_OK) != 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d.volumes) == ["tenant-acme-data"])
     }
 }
