@@ -1,6 +1,6 @@
 // Volumes: a tenant's volume directory (owned by its uid, mode 0700) — provisioning it,
-// setting it aside and removing it. The supervisor never opens anything inside itself;
-// removal goes through the walker of CBulkhead.
+// setting it aside and removing it, and walking it safely (`VolumeWalk`) while the tenant,
+// who controls everything inside, may change it under the walk.
 import CBulkhead
 import Dispatch
 import Glibc
@@ -14,6 +14,11 @@ public struct VolumeError: Error, Sendable, CustomStringConvertible {
     public init(_ code: Code = .failed, description: String) {
         self.code = code
         self.description = description
+    }
+
+    /// A walk's error (-errno or -BH_WALK_MOVED), in words: never a path.
+    init(walk error: Int64) {
+        self.init(description: String(cString: bh_walk_strerror(error)))
     }
 }
 
@@ -129,4 +134,55 @@ extension Volumes {
         closedir(dir)
         remove(held: held, log: log)
     }
+}
+
+/// One walk of a directory tree through the walker of CBulkhead (bh_walk_*): descriptors
+/// only, never following a link or entering another filesystem, any depth with one open
+/// directory; a directory moved under it ends it with an error, never elsewhere.
+public struct VolumeWalk: ~Copyable {
+    public enum Event: Sendable { case directory, file, other, leave }
+
+    public struct Entry {
+        public let event: Event
+        /// The directory that holds the entry: open until the next `next()`.
+        public let directory: Int32
+        /// The name's raw bytes (empty for `.leave`).
+        public let name: [UInt8]
+        /// 1 for the entries of the walk's root.
+        public let depth: Int
+        /// lstat of the entry as it was listed (for `.leave`, only st_dev and st_ino).
+        public let status: stat
+    }
+
+    private let walk: OpaquePointer
+
+    /// A walk of the directory `path` relative to the directory `dir`, opened without
+    /// following a link.
+    public init(at dir: Int32, _ path: String = ".") throws(VolumeError) {
+        var walk: OpaquePointer?
+        let r = bh_walk_open(dir, path, nil, &walk, nil)
+        guard r == 0, let walk else { throw VolumeError(walk: Int64(r)) }
+        self.walk = walk
+    }
+
+    deinit { bh_walk_close(walk) }
+
+    /// The next entry, nil at the end.
+    public func next() throws(VolumeError) -> Entry? {
+        var e = bh_walk_entry()
+        let r = bh_walk_next(walk, &e)
+        guard r >= 0 else { throw VolumeError(walk: Int64(r)) }
+        guard r == 1 else { return nil }
+        let event: Event = switch e.event {
+        case BH_WALK_DIRECTORY: .directory
+        case BH_WALK_FILE: .file
+        case BH_WALK_LEAVE: .leave
+        default: .other
+        }
+        let name = e.name.map { Array(UnsafeRawBufferPointer(start: $0, count: e.name_length)) } ?? []
+        return Entry(event: event, directory: e.directory_fd, name: name, depth: e.depth, status: e.st)
+    }
+
+    /// After a `.directory` entry: do not go into it.
+    public func skip() { bh_walk_skip(walk) }
 }

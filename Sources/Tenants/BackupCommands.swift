@@ -39,8 +39,9 @@ extension AdminCommands {
         let quota = storageQuota(id)
         var writer = TarWriter(fd: fd, limits: ArchiveLimits(contentBytes: quota.bytes, entries: Self.maxArchiveEntries))
         var counts = (files: 0, directories: 0, bytes: Int64(0), skipped: 0)
+        var leftOut = 0
         do throws(ArchiveError) {
-            try walk(root, "", &writer, &counts)
+            leftOut = try walk(root, "", &writer, &counts)
             try addDict(root, owner: record, &writer, &counts)
             try writer.finish()
         } catch {
@@ -51,54 +52,86 @@ extension AdminCommands {
         }
         try Self.flush(fd, "backup of \(id)")
         log.info("tenant_backup", [("tenant", .string(id)), ("files", .of(counts.files)), ("bytes", .of(counts.bytes)),
-                                   ("skipped", .of(counts.skipped))])
+                                   ("skipped", .of(counts.skipped)), ("left_out", .of(leftOut))])
         return Answer(value: .object(JSONObject([
             ("id", .string(id)), ("files", .number(JSONNumber(counts.files))), ("directories", .number(JSONNumber(counts.directories))),
             ("bytes", .number(JSONNumber(counts.bytes))), ("archive_bytes", .number(JSONNumber(writer.bytesWritten))),
-            ("skipped", .number(JSONNumber(counts.skipped))),
+            ("skipped", .number(JSONNumber(counts.skipped))), ("left_out", .number(JSONNumber(leftOut))),
         ])), target: id)
     }
 
-    /// Directories and regular files below the directory `dir` (at `prefix`), through
-    /// descriptors: no path is resolved twice and no link is followed.
+    /// Directories and regular files below the directory `dir` (at `prefix`), with the
+    /// walker of CBulkhead (VolumeWalk): descriptors only, no link followed, any depth, and
+    /// names as the raw bytes they are. Returns how many entries were left out because a
+    /// restore could not take them back — a name that is not UTF-8, a path the files API
+    /// refuses (over 1024 bytes, a reserved name...); a directory left out counts once, with
+    /// what is in it. Any other failure, or a tenant moving a directory under the walk,
+    /// fails the backup.
     private func walk(_ dir: Int32, _ prefix: String, _ writer: inout TarWriter,
-                      _ counts: inout (files: Int, directories: Int, bytes: Int64, skipped: Int)) throws(ArchiveError) {
-        let copy = dup(dir)
-        guard copy >= 0, let stream = fdopendir(copy) else { throw ArchiveError("cannot read directory \(prefix)") }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names.sorted() {
-            let path = prefix.isEmpty ? name : prefix + "/" + name
-            // The Dict is copied through SQLite (addDict); its WAL files are part of that copy.
-            if path.hasPrefix(Self.dictPath) || name.hasPrefix(".bulkhead-tmp-") { continue }
-            var st = stat()
-            guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
-                let child = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard child >= 0 else { counts.skipped += 1; continue }
-                defer { close(child) }
-                try writer.directory(path, mode: UInt32(st.st_mode & 0o777), mtime: Int64(st.st_mtim.tv_sec))
-                counts.directories += 1
-                try walk(child, path, &writer, &counts)
-            case S_IFREG:
-                let file = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                guard file >= 0 else { counts.skipped += 1; continue }
-                defer { close(file) }
-                var now = stat()
-                guard fstat(file, &now) == 0 else { counts.skipped += 1; continue }
-                try writer.file(path, from: file, size: Int64(now.st_size), mode: UInt32(now.st_mode & 0o777),
-                                mtime: Int64(now.st_mtim.tv_sec))
-                counts.files += 1
-                counts.bytes += Int64(now.st_size)
-            default:
+                      _ counts: inout (files: Int, directories: Int, bytes: Int64, skipped: Int)) throws(ArchiveError) -> Int {
+        let entries: VolumeWalk
+        do { entries = try VolumeWalk(at: dir) } catch { throw ArchiveError("cannot read the volume: \(error.description)") }
+        var directories = [prefix]  // the one being read, after its ancestors
+        var leftOut = 0
+        while true {
+            let next: VolumeWalk.Entry?
+            do { next = try entries.next() } catch {
+                throw ArchiveError("walking \"\(Self.printable(directories.last!))\": \(error.description)")
+            }
+            guard let entry = next else { return leftOut }
+            let parent = directories.last!
+            switch entry.event {
+            case .leave:
+                directories.removeLast()
+                continue
+            case .other:
                 counts.skipped += 1  // links, sockets, FIFOs: never part of a backup
+                continue
+            case .directory, .file: break
+            }
+            // The archive's paths, and so a restore's, are UTF-8.
+            guard let name = String(validating: entry.name, as: UTF8.self) else {
+                leftOut += 1
+                entries.skip()
+                continue
+            }
+            let path = parent.isEmpty ? name : parent + "/" + name
+            // The Dict is copied through SQLite (addDict); its WAL files are part of that copy.
+            if path.hasPrefix(Self.dictPath) || name.hasPrefix(".bulkhead-tmp-") {
+                entries.skip()
+                continue
+            }
+            if Self.restorable(path) != nil {
+                leftOut += 1
+                entries.skip()
+                continue
+            }
+            if entry.event == .directory {
+                try writer.directory(path, mode: UInt32(entry.status.st_mode & 0o777), mtime: Int64(entry.status.st_mtim.tv_sec))
+                counts.directories += 1
+                directories.append(path)
+            } else {
+                try copyListed(entry, name: name, path: path, &writer, &counts)
             }
         }
+    }
+
+    /// The regular file the walk listed, opened without following a link and without
+    /// blocking (a FIFO put in its place cannot stall the daemon), and checked to be that
+    /// same file.
+    private func copyListed(_ entry: VolumeWalk.Entry, name: String, path: String, _ writer: inout TarWriter,
+                            _ counts: inout (files: Int, directories: Int, bytes: Int64, skipped: Int)) throws(ArchiveError) {
+        let file = openat(entry.directory, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)
+        guard file >= 0 else { throw ArchiveError("cannot open \"\(Self.printable(path))\": \(String(cString: strerror(errno)))") }
+        defer { close(file) }
+        var now = stat()
+        guard fstat(file, &now) == 0 else { throw ArchiveError("cannot stat \"\(Self.printable(path))\": \(String(cString: strerror(errno)))") }
+        guard (now.st_mode & S_IFMT) == S_IFREG, now.st_dev == entry.status.st_dev, now.st_ino == entry.status.st_ino else {
+            throw ArchiveError("\"\(Self.printable(path))\" was replaced while it was archived; try again (tenant suspend first for a quiet volume)")
+        }
+        try writer.file(path, from: file, size: Int64(now.st_size), mode: UInt32(now.st_mode & 0o777), mtime: Int64(now.st_mtim.tv_sec))
+        counts.files += 1
+        counts.bytes += Int64(now.st_size)
     }
 
     /// A consistent copy of the tenant's Dict, if it has one (and it is a regular file of

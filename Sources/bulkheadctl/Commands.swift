@@ -65,6 +65,7 @@ extension CLI {
                 file: .writes("out")) { a in
             "Backed up tenant \(a["id"].map(plain) ?? "?"): \(a["files"].map(plain) ?? "0") files, \(a["bytes"].map(plain) ?? "0") bytes"
                 + ((a["skipped"]?.intValue ?? 0) > 0 ? " (\(a["skipped"].map(plain)!) links or special files left out)" : "")
+                + ((a["left_out"]?.intValue ?? 0) > 0 ? " (\(a["left_out"].map(plain)!) entries left out: names a restore would refuse)" : "")
         },
         Command(path: ["tenant", "restore"], synopsis: "tenant restore ID FILE",
                 summary: "Restores a tenant backup into the tenant's new or emptied volume, owned by the tenant's uid; the tenant's requests get 503 tenant_restoring until it ends. Archives with absolute paths, .., links, devices, or more than the storage quota are refused, and nothing is changed.",

@@ -1,7 +1,8 @@
 // Walks of a volume the tenant controls: the walker of CBulkhead on its own (a directory
 // swapped for a link, a directory moved under the walk, one descriptor at any depth,
-// removal past PATH_MAX) and through the daemon (a link out of the volume is not counted;
-// purge then create starts from zero; no volume is adopted; what a purge set aside goes).
+// removal past PATH_MAX) and through the daemon (a 100,000-level tree is scanned, backed
+// up and purged; a link out of the volume is not counted; purge then create starts from
+// zero; names a restore would refuse are counted, not lost; no volume is adopted).
 import CBulkhead
 import Foundation
 import Glibc
@@ -167,6 +168,48 @@ final class Swaps: Sendable {
 
     // MARK: Through the daemon
 
+    @Test func aHundredThousandLevelsAreScannedBackedUpAndPurged() throws {
+        let d = try Daemon()
+        let volume = d.volumes + "/tenant-deep-data"
+        defer {
+            _ = bh_remove_tree(volume)  // if the purge did not: Foundation could not
+            d.cleanUp()
+        }
+        try d.start()
+        let key = try d.tenant("deep")
+        let uid = try uidOf(d, "deep")
+        try nest(volume, depth: 100_000, uid: uid, gid: uid)
+
+        // The scan runs at start: the daemon measures the whole tree and lives on.
+        d.stop()
+        try d.start()
+        try eventually(120, "the start-up scan measured the tree") {
+            (usageOf(d, "deep")["storage_gb"] as? Double ?? 0) * 1_073_741_824 >= 100_000 * 4096
+        }
+        try expectHealthy(d, key: key)
+        #expect(!d.logText().contains("storage_scan_failed"))
+
+        // A backup goes down as far as a restore could come back (paths of 1024 bytes:
+        // 512 levels of "d/"); the level below is reported as left out.
+        let archive = d.directory + "/deep.tar"
+        let backup = d.ctl("--json", "tenant", "backup", "deep", "--out", archive)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let answer = jsonObject(backup.stdout)
+        #expect(answer["directories"] as? Int == 512 && answer["left_out"] as? Int == 1, "\(backup.stdout)")
+        try FileManager.default.removeItem(atPath: archive)
+        let text = d.ctl("tenant", "backup", "deep", "--out", archive)
+        #expect(text.stdout.contains("(1 entries left out: names a restore would refuse)"), "\(text.stdout)")
+
+        // The volume is set aside at once, then removed in the background.
+        let purge = d.ctl("tenant", "delete", "deep", "--purge")
+        #expect(purge.status == 0, "\(purge.stderr)")
+        #expect(access(volume, F_OK) != 0)
+        try eventually(300, "the purged volume is removed") { d.logText().contains("purged_volume_removed") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: d.volumes).isEmpty)
+        #expect(!d.logText().contains("purged_volume_not_removed"))
+        #expect(d.process?.isRunning == true)
+    }
+
     @Test func aLinkOutOfTheVolumeIsNotCounted() throws {
         let d = try Daemon()
         defer { d.cleanUp() }
@@ -213,6 +256,39 @@ final class Swaps: Sendable {
         // No stale storage figure: the same file fits the same quota again.
         #expect(d.ctl("limits", "set", "acme", "--storage-gb", "0.004").status == 0)
         #expect(try raw(d, "PUT", "/v1/files/big.bin", key: key, body: file).status == 200)
+    }
+
+    @Test func namesARestoreWouldRefuseAreCountedNotLost() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        #expect(try raw(d, "PUT", "/v1/files/kept.txt", key: key, body: Array("kept".utf8)).status == 200)
+        let uid = try uidOf(d, "acme")
+        let volume = d.volumes + "/tenant-acme-data"
+        let root = open(volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(root) }
+        // A name that is not UTF-8, a FIFO (which a backup must never wait on), and a
+        // file in the reserved directory.
+        let latin1: [CChar] = [0x63, 0x61, 0x66, -23, 0]  // "caf\u{E9}" in Latin-1
+        let made = openat(root, latin1, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        #expect(made >= 0 && fchown(made, uid, uid) == 0)
+        close(made)
+        #expect(mkfifoat(root, "pipe", 0o600) == 0)
+        #expect(mkdirat(root, ".bulkhead", 0o700) == 0 || errno == EEXIST)
+        try allocated(volume + "/.bulkhead/notes", bytes: 4096)
+
+        let archive = d.directory + "/acme.tar"
+        let backup = d.ctl("--json", "tenant", "backup", "acme", "--out", archive)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let answer = jsonObject(backup.stdout)
+        #expect(answer["files"] as? Int == 1 && answer["left_out"] as? Int == 2 && answer["skipped"] as? Int == 1, "\(backup.stdout)")
+        #expect(d.logText().contains("\"left_out\":2"))
+        // What was archived comes back whole.
+        #expect(d.ctl("tenant", "delete", "acme", "--purge").status == 0)
+        let again = try d.tenant("acme")
+        #expect(d.ctl("tenant", "restore", "acme", archive).status == 0)
+        #expect(try raw(d, "GET", "/v1/files/kept.txt", key: again).text == "kept")
     }
 
     @Test func aVolumeOfAnotherUIDIsNeverAdopted() throws {
