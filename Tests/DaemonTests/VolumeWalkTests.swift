@@ -154,15 +154,21 @@ final class Swaps: Sendable {
     /// path, past PATH_MAX) keep one directory open at a time.
     @Test func oneDescriptorAtAnyDepthAndRemovalPastPathMax() async {
         await #expect(processExitsWith: .success) {
-            guard let base = try? makeTemporaryDirectory(), (try? nest(base, depth: 6000)) != nil else { exit(10) }
-            let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 1000
-            var limit = rlimit(rlim_cur: rlim_t(open + 8), rlim_max: rlim_t(open + 8))
-            guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { exit(11) }
-            let (entries, result) = walkAll(base)
-            guard result == 0, entries.count == 12_000, entries.map(\.1).max() == 6000 else { exit(12) }
-            guard bh_tree_bytes(base, nil) > 6000 * 4096 else { exit(13) }
-            guard bh_remove_tree(base) == 0, access(base, F_OK) != 0 else { exit(14) }
-            exit(0)
+            guard let base = try? makeTemporaryDirectory() else { exit(10) }
+            func check() -> Int32 {
+                guard (try? nest(base, depth: 6000)) != nil else { return 11 }
+                let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 1000
+                var limit = rlimit(rlim_cur: rlim_t(open + 8), rlim_max: rlim_t(open + 8))
+                guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 12 }
+                let (entries, result) = walkAll(base)
+                guard result == 0, entries.count == 12_000, entries.map(\.1).max() == 6000 else { return 13 }
+                guard bh_tree_bytes(base, nil) > 6000 * 4096 else { return 14 }
+                guard bh_remove_tree(base) == 0, access(base, F_OK) != 0 else { return 15 }
+                return 0
+            }
+            let status = check()
+            _ = bh_remove_tree(base)  // whatever a failure left
+            exit(status)
         }
     }
 
@@ -172,7 +178,8 @@ final class Swaps: Sendable {
         let d = try Daemon()
         let volume = d.volumes + "/tenant-deep-data"
         defer {
-            _ = bh_remove_tree(volume)  // if the purge did not: Foundation could not
+            d.stop()
+            _ = bh_remove_tree(d.volumes)  // whatever a failure left this deep: Foundation could not
             d.cleanUp()
         }
         try d.start()
