@@ -11,8 +11,22 @@ public struct IOEvents: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let readable = IOEvents(rawValue: UInt32(BH_EPOLLIN))
     public static let writable = IOEvents(rawValue: UInt32(BH_EPOLLOUT))
+    /// The socket failed; reported whatever the interest, like `hangup`.
     public static let error = IOEvents(rawValue: UInt32(BH_EPOLLERR))
-    public static let hangup = IOEvents(rawValue: UInt32(BH_EPOLLHUP) | UInt32(BH_EPOLLRDHUP))
+    /// Both directions are shut (the peer is gone, or reset the connection). The kernel
+    /// reports it whatever the interest, turn after turn, until the descriptor is
+    /// deregistered: a handler that sees it must act, not wait.
+    public static let hangup = IOEvents(rawValue: UInt32(BH_EPOLLHUP))
+    /// The peer shut its writing side. Watched only along with `readable`: a half-closed
+    /// peer that is not being read must not wake the loop turn after turn.
+    public static let readHangup = IOEvents(rawValue: UInt32(BH_EPOLLRDHUP))
+
+    /// What to ask epoll for: `readHangup` comes with `readable` and never without it.
+    var epollMask: UInt32 {
+        var mask = subtracting([.readHangup, .hangup, .error])
+        if contains(.readable) { mask.insert(.readHangup) }
+        return mask.rawValue
+    }
 }
 
 /// A registration of a descriptor or a timer; pass it back to cancel.
@@ -93,7 +107,7 @@ public final class EventLoop: @unchecked Sendable {
         assertInLoop()
         let id = allocateID()
         _ = try checked("epoll_ctl(ADD)") {
-            bh_epoll_ctl(epoll.rawValue, Int32(BH_EPOLL_CTL_ADD), fd, interest.rawValue | UInt32(BH_EPOLLRDHUP), id)
+            bh_epoll_ctl(epoll.rawValue, Int32(BH_EPOLL_CTL_ADD), fd, interest.epollMask, id)
         }
         ioHandlers[id] = handler
         return LoopToken(id: id)
@@ -103,7 +117,7 @@ public final class EventLoop: @unchecked Sendable {
     public func setInterest(_ token: LoopToken, fd: Int32, _ interest: IOEvents) throws(Errno) {
         assertInLoop()
         _ = try checked("epoll_ctl(MOD)") {
-            bh_epoll_ctl(epoll.rawValue, Int32(BH_EPOLL_CTL_MOD), fd, interest.rawValue | UInt32(BH_EPOLLRDHUP), token.id)
+            bh_epoll_ctl(epoll.rawValue, Int32(BH_EPOLL_CTL_MOD), fd, interest.epollMask, token.id)
         }
     }
 

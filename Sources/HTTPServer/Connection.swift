@@ -114,6 +114,9 @@ final class Connection {
         }
         if closed { return }
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
+        // Reset, or shut both ways: nothing more comes in or goes out. The kernel reports
+        // it until the socket is closed, reading or not, so it cannot wait.
+        if !closed && (events.contains(.hangup) || events.contains(.error)) { abort(reason: "the connection was reset") }
     }
 
     private func continueHandshake() {

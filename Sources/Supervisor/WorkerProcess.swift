@@ -202,6 +202,9 @@ final class WorkerProcess {
 
     private func socketReady(_ events: IOEvents) {
         if events.contains(.writable) { flush() }
+        // Its end closed while we are not reading: the kernel says so every turn until the
+        // socket goes, and the worker can take nothing more anyway.
+        if readPaused && (events.contains(.hangup) || events.contains(.error)) { return lost("closed its socket") }
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { drainSocket() }
     }
 

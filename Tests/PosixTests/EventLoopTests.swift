@@ -5,6 +5,7 @@ import EventLoop
 import Foundation
 import Glibc
 import Posix
+import Synchronization
 import Testing
 
 /// Runs a loop on its own thread for the duration of `body`.
@@ -90,6 +91,55 @@ final class Recorder: @unchecked Sendable {  // guarded by lock
             _ = shutdown(theirs.rawValue, Int32(SHUT_WR))  // end of stream for the reader
             #expect(r.done.wait(timeout: .now() + 10) == .success)
             #expect(r.all == ["hello", "eof"])
+        }
+    }
+
+    /// A half-closed peer of a descriptor that is not being read (reading paused, say)
+    /// must not wake the loop: level-triggered, it would on every turn (100% CPU).
+    @Test func aHalfClosedPeerDoesNotWakeALoopThatIsNotReading() throws {
+        let pair = try Posix.socketPair()
+        let ours = pair.first
+        let theirs = pair.second
+        try ours.setNonBlocking()
+        let fd = ours.rawValue
+        let calls = Mutex(0)
+        try withRunningLoop { loop in
+            let r = Recorder()
+            let registered = DispatchSemaphore(value: 0)
+            loop.execute {
+                guard let token = try? loop.register(fd: fd, interest: .readable, { _ in calls.withLock { $0 += 1 } })
+                else { return }
+                try? loop.setInterest(token, fd: fd, [])  // not reading now
+                registered.signal()
+            }
+            #expect(registered.wait(timeout: .now() + 10) == .success)
+            _ = shutdown(theirs.rawValue, Int32(SHUT_WR))
+            // Two hundred loop turns (each polls epoll without waiting), then count the wake-ups.
+            loop.execute {
+                var turns = 0
+                func turn() {
+                    turns += 1
+                    if turns == 200 { r.done.signal() } else { loop.executeSoon(turn) }
+                }
+                loop.executeSoon(turn)
+            }
+            #expect(r.done.wait(timeout: .now() + 10) == .success)
+            #expect(calls.withLock { $0 } == 0)  // before: once every turn
+        }
+        // The peer gone entirely is reported whatever the interest: the handler must act on it.
+        theirs.close()
+        try withRunningLoop { loop in
+            let r = Recorder()
+            loop.execute {
+                var token: LoopToken?
+                token = try? loop.register(fd: fd, interest: []) { events in
+                    if events.contains(.hangup) { r.add("hangup") }
+                    loop.deregister(token!, fd: fd)
+                    r.done.signal()
+                }
+            }
+            #expect(r.done.wait(timeout: .now() + 10) == .success)
+            #expect(r.all == ["hangup"])
         }
     }
 
