@@ -92,6 +92,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Store", "Auth", "Tenants", "RateLimit", "Config", "Log", "Control", "Archive"]),
         .testTarget(name: "TenantsTests", dependencies: ["Store", "Auth", "Tenants"]),
         .testTarget(name: "PosixTests", dependencies: ["Posix", "EventLoop"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TLS"]),
         .testTarget(name: "SandboxTests", dependencies: ["Supervisor", "Sandbox", "EventLoop", "Posix", "Wire", "Log"]),
     ],
     swiftLanguageModes: [.v6]

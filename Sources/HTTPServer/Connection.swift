@@ -17,6 +17,8 @@ final class Connection {
     private var handshaking: Bool
     /// TLS needs the socket writable to go on (a handshake or a read that must write).
     private var tlsWantsWrite = false
+    /// TLS needs the socket readable to go on writing (SSL_write said WANT_READ).
+    private var tlsWriteWantsRead = false
     let peer: String
     private unowned let context: LoopContext
     weak var server: HTTPServer?
@@ -110,6 +112,11 @@ final class Connection {
                 updateInterest()
                 readAvailable()
             }
+            flush()
+        }
+        if events.contains(.readable) && tlsWriteWantsRead && !closed {
+            tlsWriteWantsRead = false
+            updateInterest()
             flush()
         }
         if closed { return }
@@ -439,6 +446,13 @@ final class Connection {
             setWriteInterest(true)
             if download != nil { setPhase(.sending) }
             return false
+        case .wantRead:
+            // TLS must read before it can write on (not the socket's send buffer: waiting
+            // for writable would wake at once, every turn).
+            tlsWriteWantsRead = true
+            updateInterest()
+            if download != nil { setPhase(.sending) }
+            return false
         case .failed:
             abort(reason: "write failed")
             return false
@@ -489,7 +503,7 @@ final class Connection {
         if handshaking {
             wanted = tlsWantsWrite ? .writable : .readable
         } else {
-            if reading { wanted.insert(.readable) }
+            if reading || tlsWriteWantsRead { wanted.insert(.readable) }
             if wantWrite || tlsWantsWrite { wanted.insert(.writable) }
         }
         if wanted.contains(.readable), !interest.contains(.readable), tls?.hasPending == true {
@@ -602,7 +616,8 @@ struct OutputQueue {
     private var offset = 0  // into chunks[0]
     private(set) var bytes = 0
 
-    enum Result { case done, wouldBlock, failed }
+    /// `wantRead`: TLS must read from the socket before it can write on.
+    enum Result { case done, wouldBlock, wantRead, failed }
 
     mutating func append(_ chunk: [UInt8]) {
         guard !chunk.isEmpty else { return }
@@ -636,7 +651,8 @@ struct OutputQueue {
             case .bytes(let n):
                 recordSent += n
                 bytes -= n
-            case .wantWrite, .wantRead: return .wouldBlock
+            case .wantWrite: return .wouldBlock
+            case .wantRead: return .wantRead
             case .closed, .failed: return .failed
             }
         }

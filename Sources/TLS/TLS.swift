@@ -114,6 +114,9 @@ public final class TLSSession {
     private let ssl: OpaquePointer
     /// The context stays alive as long as a session uses it (a reload swaps contexts).
     private let context: TLSContext
+    /// A fatal error happened (SSL_ERROR_SYSCALL or SSL_ERROR_SSL): OpenSSL must not be
+    /// asked for a close_notify after it.
+    public private(set) var isBroken = false
 
     public enum Result: Equatable {
         case bytes(Int)
@@ -156,8 +159,10 @@ public final class TLSSession {
     /// Decrypted bytes waiting inside OpenSSL (the socket may have nothing more to say).
     public var hasPending: Bool { SSL_pending(ssl) > 0 }
 
-    /// Sends close_notify (once, without waiting for the peer's).
+    /// Sends close_notify (once, without waiting for the peer's), unless the session
+    /// broke: SSL_shutdown after a fatal error is what OpenSSL says not to do.
     public func close() {
+        guard !isBroken else { return }
         ERR_clear_error()
         _ = SSL_shutdown(ssl)
     }
@@ -170,8 +175,11 @@ public final class TLSSession {
         case SSL_ERROR_SYSCALL:
             let e = errno
             ERR_clear_error()
+            isBroken = true
             return r == 0 || e == 0 || e == ECONNRESET || e == EPIPE ? .closed : .failed(String(cString: strerror(e)))
-        default: return .failed(TLSContext.lastError())
+        default:
+            isBroken = true
+            return .failed(TLSContext.lastError())
         }
     }
 }
