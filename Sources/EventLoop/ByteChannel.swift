@@ -36,6 +36,7 @@ public final class ByteChannel: Sendable {
         var head = 0
         var buffered = 0
         var total = 0
+        var expected: Int?
         var finished = false
         var failed = false
         var cancelled = false
@@ -153,6 +154,15 @@ public final class ByteChannel: Sendable {
     /// Whether the producer has finished or failed (nothing more will be written).
     public var isClosed: Bool { state.withLock { $0.finished || $0.failed } }
 
-    /// Bytes written so far (for metering).
+    /// Bytes written so far (for metering), not counting what was written after `cancel`.
     public var totalBytes: Int { state.withLock { $0.total } }
+
+    // MARK: Length
+
+    /// Announces how long the body is (a response's Content-Length), so the producer can
+    /// hold what it writes to it: a byte more or less would break the framing downstream.
+    public func expect(length: Int) { state.withLock { $0.expected = length } }
+
+    /// The announced length, once `expect` was called.
+    public var expectedLength: Int? { state.withLock { $0.expected } }
 }

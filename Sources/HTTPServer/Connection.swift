@@ -33,8 +33,9 @@ final class Connection {
     /// The upload's consumer is behind: reading waits until it has taken some.
     private var uploadBlocked = false
     /// A streamed response being written: its body comes from the channel as the socket
-    /// takes it; `closing` once it is the last answer on the connection.
-    private var download: (channel: ByteChannel, closing: Bool)?
+    /// takes it; `closing` once it is the last answer on the connection; `remaining` of the
+    /// announced Content-Length still to come.
+    private var download: (channel: ByteChannel, closing: Bool, remaining: Int)?
 
     /// Requests handed to the handler, in order; a slot gets its response when ready.
     private var slots: [(sequence: UInt64, exchange: HTTPExchange?, response: HTTPResponse?, isHead: Bool, safe: Bool)] = []
@@ -380,7 +381,7 @@ final class Connection {
                 if first.isHead {
                     stream.channel.cancel()
                 } else {
-                    download = (stream.channel, closing)
+                    download = (stream.channel, closing, stream.length)
                     stream.channel.onReadable(on: context.loop) { [weak self] in self?.pumpDownload() }
                     break  // what follows waits for this body
                 }
@@ -401,7 +402,19 @@ final class Connection {
         acceptingRequests = false
         closeAfterWrite = true
         updateInterest()
+        dropSlots()
+    }
+
+    /// Requests that will get no answer on this connection: the work of those unanswered
+    /// is cancelled, and a streamed answer already there is cancelled too, which tells its
+    /// worker to stop (dropped without it, the worker would wait for a reader forever).
+    private func dropSlots() {
+        let dropped = slots
         slots.removeAll()
+        for slot in dropped {
+            slot.exchange?.onCancel?()
+            slot.response?.stream?.channel.cancel()
+        }
     }
 
     /// Moves a streamed response body from its channel to the socket while the socket
@@ -410,12 +423,17 @@ final class Connection {
         while let d = download, !closed {
             switch d.channel.read() {
             case .bytes(let bytes):
+                // Content-Length frames the connection: a byte more would be read as the
+                // start of the next response.
+                guard bytes.count <= d.remaining else { return abort(reason: "the response body was longer than announced") }
+                download?.remaining -= bytes.count
                 output.append(bytes)
                 if output.bytes >= (server?.settings.maxBufferedOutput ?? 1 << 20), !writeOutput() { return }
             case .empty:
                 _ = writeOutput()
                 return
             case .end:
+                guard d.remaining == 0 else { return abort(reason: "the response body was cut short") }
                 download = nil
                 if d.closing { closeAfterAnswers() }
                 writeReady()
@@ -571,8 +589,7 @@ final class Connection {
         upload = nil
         download?.channel.cancel()
         download = nil
-        for slot in slots { slot.exchange?.onCancel?() }
-        slots.removeAll()
+        dropSlots()
         finish()
     }
 
@@ -600,6 +617,7 @@ final class Connection {
         guard !closed else { return }
         upload?.channel.fail()
         download?.channel.cancel()
+        dropSlots()
         if !lingering && !handshaking { tls?.close() }
         closed = true
         if let token { context.loop.deregister(token, fd: fd.rawValue) }

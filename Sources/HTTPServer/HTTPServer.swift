@@ -46,9 +46,13 @@ public final class HTTPExchange: @unchecked Sendable {
     /// Bytes of body received: all of `body`, or what has streamed in so far.
     public var bodyBytes: Int { bodyStream?.totalBytes ?? body.count }
 
-    /// Answers the request; the first call wins. Safe from any thread.
+    /// Answers the request; the first call wins. Safe from any thread. A streamed body's
+    /// channel is told its length here, on the caller's thread: called where the producer
+    /// runs (the supervisor's loop, at the worker's response head), it is known there
+    /// before the first byte of the body is written.
     public func respond(_ response: HTTPResponse) {
         guard !answered.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let stream = response.stream { stream.channel.expect(length: stream.length) }
         if loop.inLoop {
             connection?.complete(sequence, response)
         } else {

@@ -100,7 +100,12 @@ public final class Supervisor {
                 pool.queue.removeFirst().completion(.failure(.overloaded(retryAfterSeconds: 1)))
             }
             for worker in pool.workers {
-                if let oldest = worker.inflight.first, oldest.deadline <= now {
+                if let oldest = worker.inflight.first, oldest.deadline <= now, oldest.waitingForReader {
+                    // Its client took none of the streamed body for stream_stall_timeout: the
+                    // stream is cancelled (the client's connection closes), the worker stays.
+                    log.info("worker_stream_stalled", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
+                    stopStream(worker, oldest.ticket)
+                } else if let oldest = worker.inflight.first, oldest.deadline <= now {
                     counters.killedForTimeout += 1
                     log.warning("worker_request_timeout", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid))])
                     worker.kill()
@@ -184,6 +189,17 @@ public final class Supervisor {
         // What the worker would still send of a streamed answer is dropped, not waited for.
         worker.inflight[i].download?.cancel()
         worker.send(.cancel, requestID: ticket)
+    }
+
+    /// A streamed response nobody will read: CANCEL, and its socket read again (what still
+    /// comes is dropped) so the worker, blocked on a full socket, gets to see the CANCEL. It
+    /// has request_timeout to stop.
+    private func stopStream(_ worker: WorkerProcess, _ ticket: UInt64) {
+        guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }) else { return worker.resumeReading() }
+        sendCancel(worker, ticket)
+        worker.inflight[i].waitingForReader = false
+        worker.inflight[i].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+        worker.resumeReading()
     }
 
     // MARK: Lifecycle
@@ -438,7 +454,8 @@ public final class Supervisor {
         worker.assigned += 1
         let deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         worker.inflight.append(.init(ticket: pending.ticket, completion: pending.completion, deadline: deadline,
-                                     upload: pending.upload, download: pending.download, startedAt: loop.now))
+                                     upload: pending.upload, download: pending.download, startedAt: loop.now,
+                                     streamed: pending.streams))
         worker.send(.request(Request(task: pending.task, body: pending.body, streamed: pending.upload != nil)),
                     requestID: pending.ticket)
         if let upload = pending.upload {
@@ -498,26 +515,43 @@ public final class Supervisor {
         guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), let download = worker.inflight[i].download else {
             return worker.resumeReading()  // that request is over; the socket must not stay paused
         }
-        if download.isCancelled { sendCancel(worker, ticket) }
+        if download.isCancelled { return stopStream(worker, ticket) }
+        worker.inflight[i].waitingForReader = false
         worker.inflight[i].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         worker.resumeReading()
     }
 
-    /// A piece of the streamed response to the oldest request on `worker`.
+    /// A piece of the streamed response to the oldest request on `worker`. Counted against
+    /// the length its head announced (the response's Content-Length): a byte more is a
+    /// protocol violation; an end short of it fails the stream, so the client's connection
+    /// closes instead of taking the body for whole.
     private func received(_ bytes: [UInt8], more: Bool, from worker: WorkerProcess, in pool: Pool) {
         guard let download = worker.inflight[0].download else { return }
+        let expected = download.expectedLength
+        if let expected, download.totalBytes + bytes.count > expected, !download.isCancelled {
+            return protocolViolation(worker, "a streamed response longer than the \(expected) bytes it announced")
+        }
         let room = download.write(bytes)
         guard more else {
-            // The body is whole: the channel holds the rest for the client, the worker is free.
-            download.finish()
+            if let expected, download.totalBytes < expected, !download.isCancelled {
+                log.warning("worker_stream_short", [("tenant", .string(worker.tenant.id)), ("pid", .of(worker.pid)),
+                                                    ("bytes", .of(download.totalBytes)), ("announced", .of(expected))])
+            }
+            // Whole: the channel holds the rest for the client, and the worker is free.
+            if download.isCancelled || expected.map({ download.totalBytes < $0 }) == true { download.fail() } else { download.finish() }
             worker.inflight[0].download = nil
             return finish(worker, in: pool, with: nil)
         }
+        // Cancelled: what comes is dropped, and the deadline set with CANCEL stands.
+        guard !download.isCancelled else { return }
         if room {
+            worker.inflight[0].waitingForReader = false
             worker.inflight[0].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
         } else {
-            // The client reads slower than the worker writes: wait for it, without the clock running.
-            worker.inflight[0].deadline = .max
+            // The client reads slower than the worker writes: wait for it, with the stall
+            // bound instead of request_timeout.
+            worker.inflight[0].waitingForReader = true
+            worker.inflight[0].deadline = loop.now &+ EventLoop.nanoseconds(settings.streamStallTimeout)
             worker.pauseReading()
         }
     }

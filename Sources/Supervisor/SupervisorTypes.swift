@@ -36,6 +36,9 @@ public struct SupervisorSettings: Sendable {
     public var queueLimit: Int
     public var idleTimeout: Duration
     public var requestTimeout: Duration
+    /// A streamed response whose client takes none of it for this long is cancelled
+    /// (the HTTP side's body_timeout); request_timeout does not run while it waits.
+    public var streamStallTimeout: Duration
     /// Recycle a worker after this many requests (0 = never).
     public var maxRequestsPerWorker: Int
     /// A new worker must finish its jail and say HELLO within this.
@@ -57,7 +60,7 @@ public struct SupervisorSettings: Sendable {
 
     public init(executable: String, volumesRoot: String, volumePrefix: String = "tenant", autoCreateVolumes: Bool = true,
                 maxWorkersPerTenant: Int = 4, queueLimit: Int = 64, idleTimeout: Duration = .seconds(60),
-                requestTimeout: Duration = .seconds(30), maxRequestsPerWorker: Int = 0,
+                requestTimeout: Duration = .seconds(30), streamStallTimeout: Duration = .seconds(60), maxRequestsPerWorker: Int = 0,
                 spawnTimeout: Duration = .seconds(5), restartBackoffBase: Duration = .milliseconds(100),
                 restartBackoffMax: Duration = .seconds(30), exitGrace: Duration = .seconds(5),
                 limits: ResourceLimits, seccompPolicyFile: String? = nil, maxFramePayload: Int = Wire.defaultMaxPayload,
@@ -70,6 +73,7 @@ public struct SupervisorSettings: Sendable {
         self.queueLimit = queueLimit
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
+        self.streamStallTimeout = streamStallTimeout
         self.maxRequestsPerWorker = maxRequestsPerWorker
         self.spawnTimeout = spawnTimeout
         self.restartBackoffBase = restartBackoffBase

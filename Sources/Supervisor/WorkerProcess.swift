@@ -24,6 +24,12 @@ final class WorkerProcess {
         /// The response head came with `more`: DATA frames follow.
         var responding = false
         var cancelSent = false
+        /// Its streamed response waits for the client to take some (`deadline` is then
+        /// the stream's stall bound, not request_timeout).
+        var waitingForReader = false
+        /// Its body streams one way or the other: nothing else goes to the worker until it
+        /// is answered.
+        let streamed: Bool
     }
 
     let tenant: TenantIdentity
@@ -71,8 +77,9 @@ final class WorkerProcess {
     var whenFlushed: (() -> Void)?
     /// Bytes queued for the worker and not yet written.
     var outboxBytes: Int { outbox.count - outboxSent }
-    /// A request with a streamed body in flight: nothing else is sent meanwhile.
-    var streaming: Bool { inflight.contains { $0.upload != nil || $0.download != nil } }
+    /// A request with a streamed body in flight: nothing else is sent meanwhile, until
+    /// it is answered.
+    var streaming: Bool { inflight.contains { $0.streamed } }
 
     private static let maxStderrLine = 1024
 

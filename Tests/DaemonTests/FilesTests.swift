@@ -168,6 +168,45 @@ import Testing
     }
 }
 
+/// What the reviews of the streamed paths found: answers and uploads whose client went
+/// away, paused or is slow never hold a worker for ever or get it killed for the client's
+/// pace; a worker killed mid-upload leaves no temporary file; a small max_body_bytes does
+/// not break mid-sized files.
+@Suite(.serialized) struct StreamedBodyUpkeepTests {
+    static let mib = 1 << 20
+
+    /// Two pipelined GETs of a large file; the client reads the first head and goes away.
+    /// The second answer, ready but not being sent, is cancelled too: its worker is freed.
+    @Test func aPipelinedStreamedAnswerIsCancelledWhenItsClientGoes() throws {
+        let d = try Daemon(extra: "[workers]\nrequest_timeout = 2s")
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        #expect(try raw(d, "PUT", "/v1/files/big.bin", key: a, body: [UInt8](repeating: 3, count: 16 * Self.mib)).status == 200)
+        do {
+            let c = try d.connect()
+            let get = "GET /v1/files/big.bin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n"
+            c.send(get + get)
+            #expect(c.responseHead()?.status == 200)
+            // Both workers are held by backpressure, past request_timeout and not killed:
+            // both answers' heads are in.
+            try eventually(20, "two workers held mid-stream") {
+                let busy = workerList(d).filter { ($0["in_flight"] as? Int ?? 0) > 0 }
+                return busy.count == 2 && busy.allSatisfy { ($0["request_age_s"] as? Double ?? 0) > 3 }
+            }
+        }  // the client closes
+        try eventually(15, "no worker holds a request of the gone client") {
+            workerList(d).allSatisfy { ($0["in_flight"] as? Int ?? 0) == 0 }
+        }
+        #expect(try raw(d, "GET", "/v1/files/big.bin", key: a).body.count == 16 * Self.mib)
+    }
+}
+
+/// `bulkheadctl workers list`, one row per worker.
+func workerList(_ d: Daemon) -> [[String: Any]] {
+    jsonObject(d.ctl("--json", "workers", "list").stdout)["workers"] as? [[String: Any]] ?? []
+}
+
 /// Every process below `pid` (its children, theirs, ...).
 func descendants(of pid: Int32) -> [Int32] {
     let children = childProcesses(of: pid)

@@ -136,6 +136,31 @@ enum HostileWorker {
             while cpu() < until { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
             return Array("\(x % 2)".utf8)
         }
+        worker.register("stream_lie") { request throws(TaskError) in
+            // A streamed answer (as files.get gives) that announces one length and sends
+            // another, written as raw frames; then the worker exits. Body: "ANNOUNCED SENT".
+            let parts = String(decoding: request.body, as: UTF8.self).split(separator: " ").compactMap { Int($0) }
+            guard parts.count == 2 else { throw .badRequest("announced sent") }
+            let id = u64(request.requestID)
+            func frame(_ type: UInt8, more: Bool, _ payload: [UInt8]) -> [UInt8] {
+                [0x42, 0x48, 1, type, 0, more ? 1 : 0, 0, 0] + id + u64(UInt64(payload.count)).suffix(4) + payload
+            }
+            var out = frame(3, more: true, [UInt8](repeating: 0, count: 16) + u64(UInt64(parts[0])))
+            var left = parts[1]
+            while left > 0 {
+                let n = min(left, 64 * 1024)
+                out += frame(9, more: true, [UInt8](repeating: 0x61, count: n))
+                left -= n
+            }
+            out += frame(9, more: false, [])
+            var done = 0
+            while done < out.count {
+                let n = out.withUnsafeBytes { write(3, $0.baseAddress! + done, $0.count - done) }
+                guard n > 0 else { break }
+                done += n
+            }
+            exit(0)
+        }
         worker.register("hang") { _ throws(TaskError) in
             while true { pause() }
         }
