@@ -478,9 +478,12 @@ public final class Supervisor {
     static let dataFrameBytes = 64 * 1024
 
     /// Forwards the upload's bytes to the worker while its socket takes them (at most about
-    /// a megabyte queued); resumes when the client sends more or the socket drains.
+    /// a megabyte queued); resumes when the client sends more or the socket drains. The
+    /// request's clock stops while the client is awaited (a slow client is the HTTP side's
+    /// body_timeout to judge) and runs again from the moment the worker has work.
     private func pumpUpload(_ worker: WorkerProcess, _ ticket: UInt64) {
         guard let i = worker.inflight.firstIndex(where: { $0.ticket == ticket }), let upload = worker.inflight[i].upload else { return }
+        let timeout = EventLoop.nanoseconds(settings.requestTimeout)
         while worker.outboxBytes < 1 << 20 {
             switch upload.read() {
             case .bytes(let bytes):
@@ -490,17 +493,28 @@ public final class Supervisor {
                     worker.send(.data(Array(bytes[start..<end]), more: true), requestID: ticket)
                     start = end
                 }
-                worker.inflight[i].deadline = loop.now &+ EventLoop.nanoseconds(settings.requestTimeout)
+                worker.inflight[i].deadline = loop.now &+ timeout
             case .end:
                 worker.send(.data([], more: false), requestID: ticket)
                 worker.inflight[i].upload = nil
+                worker.inflight[i].deadline = loop.now &+ timeout
                 return
             case .failed:
                 // The client went away mid-body: the worker drops what it has.
                 worker.inflight[i].upload = nil
+                worker.inflight[i].deadline = loop.now &+ timeout
                 sendCancel(worker, ticket)
                 return
             case .empty:
+                // Waiting for the client: the clock stops once the worker has taken what
+                // it was sent (looked at again when the socket has taken it).
+                if worker.outboxBytes == 0 {
+                    worker.inflight[i].deadline = .max
+                } else {
+                    worker.whenFlushed = { [weak self, weak worker] in
+                        if let self, let worker { self.pumpUpload(worker, ticket) }
+                    }
+                }
                 return
             }
         }

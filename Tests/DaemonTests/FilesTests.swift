@@ -200,6 +200,26 @@ import Testing
         }
         #expect(try raw(d, "GET", "/v1/files/big.bin", key: a).body.count == 16 * Self.mib)
     }
+
+    /// A client that pauses mid-upload longer than request_timeout (well within
+    /// body_timeout) is judged by body_timeout: its worker waits, unharmed, and the upload
+    /// completes when the client goes on.
+    @Test func aSlowUploadIsTheClientsTimeNotTheWorkers() throws {
+        let d = try Daemon(extra: "[workers]\nrequest_timeout = 1s")
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        let c = try d.connect()
+        c.send("PUT /v1/files/slow.bin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\nContent-Length: \(2 * Self.mib)\r\n\r\n")
+        c.send([UInt8](repeating: 9, count: Self.mib))
+        try eventually(20, "the upload waited past request_timeout") {
+            workerList(d).contains { ($0["in_flight"] as? Int ?? 0) == 1 && ($0["request_age_s"] as? Double ?? 0) > 2.5 }
+        }
+        #expect(!d.logText().contains("worker_request_timeout"))
+        c.send([UInt8](repeating: 9, count: Self.mib))
+        let r = c.response()
+        #expect(r?.status == 200 && r?.json["size"] as? Int == 2 * Self.mib, "\(r?.status ?? 0) \(r?.text ?? "")")
+    }
 }
 
 /// `bulkheadctl workers list`, one row per worker.
