@@ -1,9 +1,9 @@
 // The built-in file tasks (bodies in Wire/FilesCodec.swift): files in the tenant's
 // volume, served inside the jail, where "/" is the volume. Contents stream in and out in
 // 64 KiB pieces, so a file's size is bounded by the disk, not by memory. A write goes to a
-// temporary file that is renamed over the old one only once it is complete and on disk,
-// so a refused, failed or abandoned write leaves the previous file intact. Sizes are counted in 4 KiB
-// blocks, as the daemon's storage scan counts them.
+// temporary file (TemporaryFiles) that is renamed over the old one only once it is
+// complete and on disk, so a refused, failed or abandoned write leaves the previous file
+// intact. Sizes are counted in 4 KiB blocks, as the daemon's storage scan counts them.
 import CBulkhead
 import Glibc
 import Wire
@@ -99,11 +99,8 @@ enum FileTasks {
             dir += "/" + part
             if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw failure("mkdir") }
         }
-        var random: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &random) { bh_random($0.baseAddress, $0.count) }
-        let temp = (dir.isEmpty ? "" : dir) + "/.bulkhead-tmp-" + String(random, radix: 16)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw failure("create") }
+        TemporaryFiles.sweep()  // what a worker that died mid-upload left
+        let (fd, temp) = try TemporaryFiles.create()
         var written: UInt64 = 0
         do throws(TaskError) {
             while let chunk = try request.nextChunk() {
@@ -113,16 +110,14 @@ enum FileTasks {
                 guard writeAll(fd, chunk) else { throw failure("write") }
             }
             guard fsync(fd) == 0 else { throw failure("fsync") }
+            // Renamed while still locked: released earlier, a sweep could take it first.
+            guard rename(temp, "/" + path) == 0 else { throw failure("rename") }
         } catch {
-            close(fd)
             unlink(temp)
+            close(fd)
             throw error
         }
         close(fd)
-        guard rename(temp, "/" + path) == 0 else {
-            unlink(temp)
-            throw failure("rename")
-        }
         // The rename itself on disk: fsync the directory.
         let d = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if d >= 0 { fsync(d); close(d) }
@@ -170,4 +165,57 @@ enum FileTasks {
     }
 
     static func failure(_ what: String) -> TaskError { .failed("\(what) failed: \(String(cString: strerror(errno)))") }
+}
+
+/// Uploads in progress, in `/.bulkhead/tmp/` (reserved: no client names it, and files.list
+/// does not show it). Each is locked (flock) by the worker writing it for as long as it
+/// writes, and the lock goes with that worker however it ends (timeout, crash, kill,
+/// shutdown): a file nobody holds is left over, and the sweep — when a worker starts and
+/// before each upload — removes it. Several workers of one tenant share the directory;
+/// a sweep never takes a file a live writer holds.
+enum TemporaryFiles {
+    static let directory = "/.bulkhead/tmp"
+
+    /// A new temporary file, open for writing and locked: its descriptor and path.
+    static func create() throws(TaskError) -> (fd: Int32, path: String) {
+        _ = mkdir("/.bulkhead", 0o700)
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw FileTasks.failure("mkdir") }
+        for _ in 0..<8 {
+            var random: UInt64 = 0
+            _ = withUnsafeMutableBytes(of: &random) { bh_random($0.baseAddress, $0.count) }
+            let path = directory + "/" + String(random, radix: 16)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                if errno == EEXIST { continue }
+                throw FileTasks.failure("create")
+            }
+            // Between open and flock another worker's sweep may take the file: it is ours
+            // only if we hold the lock and the name still leads to it.
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 && names(path, fd) { return (fd, path) }
+            close(fd)
+        }
+        throw .failed("cannot create a temporary file")
+    }
+
+    /// Removes every temporary file no live writer holds.
+    static func sweep() {
+        guard let d = opendir(directory) else { return }
+        defer { closedir(d) }
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." { continue }
+            let path = directory + "/" + name
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            // Locked: its writer is alive. Renamed away meanwhile: not ours to remove.
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 && names(path, fd) { unlink(path) }
+            close(fd)
+        }
+    }
+
+    /// Whether `path` is (still) the file open as `fd`.
+    private static func names(_ path: String, _ fd: Int32) -> Bool {
+        var open = stat(), named = stat()
+        return fstat(fd, &open) == 0 && lstat(path, &named) == 0 && open.st_ino == named.st_ino && open.st_dev == named.st_dev
+    }
 }

@@ -75,6 +75,8 @@ public struct Worker {
 
         // Jail.
         do { try Jail.enter(args.spec, filter: filter) } catch { fail(.jailFailed, error.description) }
+        // Uploads a worker of this tenant left when it died.
+        TemporaryFiles.sweep()
 
         // Serve.
         let connection = Connection(fd: 3, maxFrame: args.maxFrame)

@@ -220,6 +220,41 @@ import Testing
         let r = c.response()
         #expect(r?.status == 200 && r?.json["size"] as? Int == 2 * Self.mib, "\(r?.status ?? 0) \(r?.text ?? "")")
     }
+
+    /// A worker killed mid-upload cannot remove its temporary file; the next worker of the
+    /// tenant to start does, while a file another live worker is still writing is left
+    /// alone (and its upload completes).
+    @Test func aWorkerKilledMidUploadLeavesNoTemporaryFile() throws {
+        let d = try Daemon()
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        let volume = d.volumes + "/tenant-tenant-a-data"
+        let size = 20 * Self.mib
+        func upload(_ name: String) throws -> RawConnection {
+            let c = try d.connect()
+            c.send("PUT /v1/files/\(name) HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\nContent-Length: \(size)\r\n\r\n")
+            c.send([UInt8](repeating: 1, count: 3 * Self.mib))
+            return c
+        }
+        let one = try upload("one.bin")
+        try eventually(10, "the first upload is being written") { temporaryFiles(volume).count == 1 }
+        let victim = try #require(workerList(d).first { ($0["in_flight"] as? Int ?? 0) > 0 }?["pid"] as? Int)
+        let two = try upload("two.bin")
+        try eventually(10, "both uploads are being written") { temporaryFiles(volume).count == 2 }
+
+        #expect(d.ctl("workers", "kill", String(victim)).status == 0)
+        #expect(one.response()?.status == 502)
+        try eventually(10, "the killed worker is gone (and its lock with it)") { !workerList(d).contains { $0["pid"] as? Int == victim } }
+        // The next worker to start (the other one is busy with its upload) sweeps.
+        #expect(try raw(d, "GET", "/v1/files/none", key: a).status == 404)
+        try eventually(10, "the killed worker's temporary file is gone") { temporaryFiles(volume).count == 1 }
+        two.send([UInt8](repeating: 1, count: size - 3 * Self.mib))
+        let done = two.response()
+        #expect(done?.status == 200 && done?.json["size"] as? Int == size, "\(done?.status ?? 0) \(done?.text ?? "")")
+        #expect(temporaryFiles(volume).isEmpty)
+        #expect(try raw(d, "GET", "/v1/files/two.bin", key: a).body.count == size)
+    }
 }
 
 /// `bulkheadctl workers list`, one row per worker.
@@ -252,9 +287,10 @@ func peakKiB(_ pid: Int32) throws -> Int {
     return Int(line.split(separator: " ")[1]) ?? 0
 }
 
-/// The workers' temporary upload files anywhere in `volume`.
+/// The workers' temporary upload files in `volume` (in `.bulkhead/tmp/`, or anywhere under
+/// the names earlier versions gave them).
 func temporaryFiles(_ volume: String) -> [String] {
     (FileManager.default.enumerator(atPath: volume)?.allObjects as? [String] ?? []).filter {
-        ($0 as NSString).lastPathComponent.hasPrefix(".bulkhead-tmp-")
+        $0.hasPrefix(".bulkhead/tmp/") || ($0 as NSString).lastPathComponent.hasPrefix(".bulkhead-tmp-")
     }
 }
