@@ -97,7 +97,8 @@ extension AdminCommands {
             }
             let path = parent.isEmpty ? name : parent + "/" + name
             // The Dict is copied through SQLite (addDict); its WAL files are part of that copy.
-            if path.hasPrefix(Self.dictPath) || name.hasPrefix(".bulkhead-tmp-") {
+            // Uploads in progress (.bulkhead/tmp, formerly .bulkhead-tmp-*) are not files yet.
+            if path.hasPrefix(Self.dictPath) || path == FilePath.reserved + "/tmp" || name.hasPrefix(".bulkhead-tmp-") {
                 entries.skip()
                 continue
             }
