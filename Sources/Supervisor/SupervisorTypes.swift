@@ -85,6 +85,15 @@ public struct SupervisorSettings: Sendable {
         self.useSpawner = useSpawner
         self.pipelineDepth = max(1, pipelineDepth)
     }
+
+    /// The frame limit between supervisor and workers when HTTP bodies may be up to
+    /// `bodyBytes`: such a body with room to spare for the other fields, and never below
+    /// what a worker sends in one RESPONSE (a file smaller than `FilePath.streamFrom`;
+    /// larger ones stream in 64 KiB DATA frames), however small `bodyBytes` is.
+    public static func maxFramePayload(bodyBytes: UInt64) -> Int {
+        let (sum, overflow) = max(Int(clamping: bodyBytes), FilePath.streamFrom).addingReportingOverflow(64 * 1024)
+        return overflow ? Int.max : sum
+    }
 }
 
 /// Why a request got no response from a worker. The HTTP layer maps each to a status.

@@ -121,15 +121,16 @@ public enum Message: Sendable, Equatable {
         appendPayload(to: &out)
     }
 
-    /// Exactly the number of bytes `appendPayload` writes; computed first so the header can go out first.
-    private var payloadCount: Int {
+    /// Exactly the number of bytes `appendPayload` writes; computed first so the header can
+    /// go out first (and a sender can tell whether the frame fits its peer's limit).
+    public var payloadCount: Int {
         switch self {
         case .hello(let hello):
             return 1 + 1 + 4 + 2 + utf8PrefixCount(hello.agent, maxBytes: Hello.maxAgentBytes)
         case .request(let request):
             return 2 + request.task.utf8.count + request.body.count
         case .response(let response):
-            return 8 + 8 + response.body.count
+            return Response.overheadBytes + response.body.count
         case .error(let error):
             return 2 + 2 + utf8PrefixCount(error.message, maxBytes: ErrorMessage.maxMessageBytes)
         case .ping, .pong:
@@ -246,6 +247,9 @@ public struct Request: Sendable, Equatable {
 /// Payload: cpuMicros u64, maxRSSKiB u64, then the body as all remaining bytes.
 /// With `streamed` (flag `more`) the body goes on in DATA frames.
 public struct Response: Sendable, Equatable {
+    /// A RESPONSE payload's bytes besides its body (cpuMicros, maxRSSKiB).
+    public static let overheadBytes = 16
+
     public var cpuMicros: UInt64
     public var maxRSSKiB: UInt64
     public var body: [UInt8]

@@ -13,6 +13,9 @@ struct ConnectionClosed: Error {
 
 final class Connection {
     private let fd: Int32
+    /// The largest payload of a frame, either way (`--max-frame`): the supervisor takes
+    /// no larger one.
+    let maxFrame: Int
     private var decoder: FrameDecoder
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var output: [UInt8] = []
@@ -23,6 +26,7 @@ final class Connection {
 
     init(fd: Int32, maxFrame: Int) {
         self.fd = fd
+        self.maxFrame = maxFrame
         decoder = FrameDecoder(maxPayload: maxFrame)
         output.reserveCapacity(64 * 1024)
     }

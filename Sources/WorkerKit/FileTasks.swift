@@ -47,7 +47,8 @@ enum FileTasks {
     static let chunkBytes = 64 * 1024
 
     /// A small file in one answer; a larger one streamed, exactly as long as it was when
-    /// opened (a file cut shorter meanwhile fails the stream rather than sending less).
+    /// opened (a file cut shorter meanwhile fails the stream rather than sending less). A
+    /// file too large for one frame of the size the worker was given streams too.
     static func get(_ path: String, _ stream: ResponseStream) throws(TaskError) -> [UInt8] {
         let fd = open("/" + path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? .notFound("no file \(path)") : failure("open") }
@@ -55,9 +56,9 @@ enum FileTasks {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .notFound("no file \(path)") }
         let size = Int(st.st_size)
-        let streamed = size >= FilePath.streamFrom
+        let streamed = size >= FilePath.streamFrom || size > stream.maxWholeBody
         if streamed { stream.start(head: FilePath.u64(UInt64(size))) }
-        var out = [UInt8](repeating: 0, count: streamed ? chunkBytes : size)
+        var out = [UInt8](repeating: 0, count: streamed ? min(chunkBytes, stream.maxPiece) : size)
         var done = 0
         while done < size {
             let want = min(out.count, size - done)

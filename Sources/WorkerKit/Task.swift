@@ -69,6 +69,11 @@ final class ResponseStream {
         self.id = id
     }
 
+    /// The largest body a RESPONSE frame can carry whole; a larger one must stream.
+    var maxWholeBody: Int { connection.maxFrame - Response.overheadBytes }
+    /// The largest piece one DATA frame can carry.
+    var maxPiece: Int { connection.maxFrame }
+
     /// Sends the response head; `head` is the first part of the body.
     func start(head: [UInt8]) {
         started = true

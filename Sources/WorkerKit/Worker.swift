@@ -112,9 +112,14 @@ public struct Worker {
             let (message, id) = try connection.receive()
             switch message {
             case .request(let request):
-                let answer = connection.wasCancelled(id)
+                var answer = connection.wasCancelled(id)
                     ? .error(ErrorMessage(code: .cancelled, message: "request cancelled"))
                     : perform(request, id: id, tenantID: tenantID, connection: connection)
+                // An answer the supervisor would refuse as a frame (and take the worker for broken).
+                if answer.payloadCount > connection.maxFrame {
+                    answer = .error(ErrorMessage(code: .payloadTooLarge, message:
+                        "the answer (\(answer.payloadCount) bytes) is larger than the largest frame (\(connection.maxFrame) bytes)"))
+                }
                 connection.finished(id)
                 connection.send(answer, requestID: id)
                 try connection.flushIfIdle()

@@ -356,7 +356,7 @@ enum Daemon {
             limits: ResourceLimits(memoryBytes: s.memoryLimit, cpuSeconds: s.cpuSeconds, processes: s.maxProcesses,
                                    openFiles: s.maxOpenFiles, fileSizeBytes: s.maxFileSize),
             seccompPolicyFile: policyFile,
-            maxFramePayload: Int(config.server.maxBodyBytes) + 64 * 1024, pipelineDepth: w.pipelineDepth)
+            maxFramePayload: SupervisorSettings.maxFramePayload(bodyBytes: config.server.maxBodyBytes), pipelineDepth: w.pipelineDepth)
     }
 
     /// The directory of this executable, where the stock worker is installed beside it.

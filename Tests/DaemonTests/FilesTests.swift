@@ -255,6 +255,22 @@ import Testing
         #expect(temporaryFiles(volume).isEmpty)
         #expect(try raw(d, "GET", "/v1/files/two.bin", key: a).body.count == size)
     }
+
+    /// With max_body_bytes far below the size a file is sent whole up to, mid-sized files
+    /// still come back (the frame limit never goes below it); no worker is taken for broken.
+    @Test func aSmallMaxBodyBytesStillServesMidSizedFiles() throws {
+        let d = try Daemon(server: "max_body_bytes = 16384")
+        defer { d.cleanUp() }
+        try d.start()
+        let a = try d.tenant("tenant-a")
+        for size in [100 * 1024, 300 * 1024] {
+            let content = (0..<size).map { UInt8(truncatingIfNeeded: $0 * 7) }
+            #expect(try raw(d, "PUT", "/v1/files/f.bin", key: a, body: content).status == 200)
+            let got = try raw(d, "GET", "/v1/files/f.bin", key: a)
+            #expect(got.status == 200 && got.body == content, "\(size): \(got.status) \(got.text.prefix(200))")
+        }
+        #expect(!d.logText().contains("worker_crashed") && !d.logText().contains("worker_connection_lost"))
+    }
 }
 
 /// `bulkheadctl workers list`, one row per worker.

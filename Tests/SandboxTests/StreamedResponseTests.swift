@@ -131,3 +131,32 @@ extension WorkerTests {
         #expect(String(decoding: b.body, as: UTF8.self) == "next")
     }
 }
+
+extension WorkerTests {
+    /// A worker never sends a frame larger than the one it was given (`--max-frame`): a
+    /// file that does not fit one RESPONSE streams, whatever its size; a task's answer
+    /// that does not fit is refused with payload_too_large, and the worker lives on.
+    @Test func aWorkerKeepsItsFramesWithinTheLimitItWasGiven() throws {
+        let h = try Harness(executable: stockWorker) { $0.maxFramePayload = 70_000 }
+        defer { try? h.shutdown() }
+        try Self.makeFile(h, "mid.bin", size: 100 * 1024)
+        let (channel, box) = try Self.download(h, "files.get", "mid.bin")
+        guard case .success(.success(let head)) = try box.wait(seconds: 30) else {
+            Issue.record("files.get of a file larger than a frame failed")
+            return
+        }
+        #expect(head.streamed)
+        let (bytes, end) = try Self.drain(channel)
+        #expect(bytes == 100 * 1024 && end == .end)
+
+        let pid = try h.pids(Self.tenant.id)
+        let big = String(repeating: "x", count: 69_990)  // the request fits, its echo (16 bytes more) does not
+        guard case .failure(.task(let e)) = try h.request(Self.tenant, "echo", big) else {
+            Issue.record("an answer larger than a frame was not refused")
+            return
+        }
+        #expect(e.code == .payloadTooLarge)
+        #expect(try h.pids(Self.tenant.id) == pid)
+        #expect(try h.counters().crashed == 0)
+    }
+}
