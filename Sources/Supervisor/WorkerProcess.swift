@@ -1,5 +1,6 @@
 // WorkerProcess: one spawned worker as the supervisor sees it — its pidfd, its socket
-// (frames in and out, non-blocking, on the loop) and its stderr (logged line by line).
+// (frames in and out, non-blocking, on the loop), its stderr (logged line by line) and
+// its CPU clock.
 import EventLoop
 import Glibc
 import Posix
@@ -49,8 +50,9 @@ final class WorkerProcess {
     var inflight: [InFlight] = []
     /// CPU time of the worker already attributed to its tenant (ns).
     var cpuAccounted: UInt64 = 0
-    /// /proc/PID/schedstat, kept open: re-read (pread) after each response.
-    private var schedstat: FileDescriptor?
+    /// The worker's process CPU clock (all its threads); nil once it is reaped, when the
+    /// pid may name another process.
+    private var cpuClock: clockid_t?
     /// We asked it to go (GOAWAY) or killed it on purpose: its exit is not a crash.
     var expectingExit = false
     /// Spawn, idle or exit-grace timer, whichever applies to the current state.
@@ -83,21 +85,15 @@ final class WorkerProcess {
 
     private static let maxStderrLine = 1024
 
-    /// The kernel's count of the CPU time the worker's main thread has run (ns), from
-    /// /proc/PID/schedstat; nil if it cannot be read. Threads and children of the worker
-    /// are counted when it exits, from its rusage.
+    /// The kernel's count of the CPU time the whole worker has run so far (ns): every
+    /// thread, those that ended too (clock_gettime on its process CPU clock; root may read
+    /// another uid's). Nil once it is reaped: its rusage then has the rest, its children
+    /// included.
     func cpuNanoseconds() -> UInt64? {
-        if schedstat == nil { schedstat = try? Posix.open("/proc/\(pid)/schedstat", O_RDONLY) }
-        guard let fd = schedstat?.rawValue else { return nil }
-        var buf = [UInt8](repeating: 0, count: 64)
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return nil }
-        var value: UInt64 = 0
-        for b in buf[..<n] {
-            guard b >= 0x30 && b <= 0x39 else { break }
-            value = value &* 10 &+ UInt64(b - 0x30)
-        }
-        return value
+        guard let clock = cpuClock else { return nil }
+        var ts = timespec()
+        guard clock_gettime(clock, &ts) == 0 else { return nil }
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     /// Resident set size in KiB, from /proc/PID/statm (pages × page size); 0 if unreadable.
@@ -161,6 +157,8 @@ final class WorkerProcess {
                  stderr: consuming FileDescriptor, loop: EventLoop, owner: Supervisor, maxFrame: Int) {
         self.tenant = tenant
         self.pid = child.pid
+        var clock = clockid_t()
+        if clock_getcpuclockid(child.pid, &clock) == 0 { cpuClock = clock }
         self.child = child
         self.socket = socket
         self.stderrPipe = stderr
@@ -371,6 +369,7 @@ final class WorkerProcess {
         } catch {
             preconditionFailure("waitid on our own child failed: \(error)")
         }
+        cpuClock = nil
         for (token, fd) in [(socketToken, socket.rawValue), (stderrToken, stderrPipe.rawValue),
                             (exitToken, child.pidfd.rawValue)] {
             if let token { loop.deregister(token, fd: fd) }

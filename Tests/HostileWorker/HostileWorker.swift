@@ -136,6 +136,30 @@ enum HostileWorker {
             while cpu() < until { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
             return Array("\(x % 2)".utf8)
         }
+        worker.register("burn_thread_ms") { request throws(TaskError) in
+            // CPU work on a second thread while this one waits for it: the process's CPU time
+            // is more than its main thread's.
+            let box = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+            defer { box.deallocate() }
+            box.pointee = max(0, min(number(request.body), 10_000))
+            var thread = pthread_t()
+            let r = pthread_create(&thread, nil, { raw in
+                let box = raw!.assumingMemoryBound(to: Int.self)
+                func cpu() -> Int {
+                    var ts = timespec()
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+                    return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+                }
+                let until = cpu() + box.pointee
+                var x: UInt64 = 1
+                while cpu() < until { for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1 } }
+                box.pointee = Int(x % 2)
+                return nil
+            }, box)
+            guard r == 0 else { throw .failed("pthread_create: \(r)") }
+            pthread_join(thread, nil)
+            return Array("\(box.pointee)".utf8)
+        }
         worker.register("stream_lie") { request throws(TaskError) in
             // A streamed answer (as files.get gives) that announces one length and sends
             // another, written as raw frames; then the worker exits. Body: "ANNOUNCED SENT".
