@@ -392,7 +392,8 @@ public final class Supervisor {
         }
         do {
             let worker = try WorkerProcess.spawn(tenant: pool.tenant, volume: volume, settings: settings,
-                                                 zygote: currentZygote(), devNull: devNull, loop: loop, owner: self)
+                                                 zygote: currentZygote(), devNull: devNull, loop: loop, owner: self,
+                                                 stderrBudget: stderrBudget(pool.tenant.id))
             worker.generation = generation
             counters.spawned += 1
             worker.lifecycleTimer = loop.schedule(after: settings.spawnTimeout) { [weak self, weak worker] in
@@ -715,36 +716,53 @@ public final class Supervisor {
         worker.state = .draining
     }
 
-    /// Each tenant's workers may log `stderrBurst` lines at once and `stderrPerSecond` on
-    /// average; what is over is counted and reported once a second, so a noisy tenant
-    /// cannot flood the journal.
-    static let stderrPerSecond = 20.0
-    static let stderrBurst = 100.0
-    private var stderrBudgets: [String: (tokens: Double, at: UInt64, dropped: Int)] = [:]
+    /// Each tenant's stderr allowance (StderrBudget), kept while it has workers or
+    /// suppressed lines not yet reported.
+    private var stderrBudgets: [String: StderrBudget] = [:]
 
-    func worker(_ worker: WorkerProcess, wroteStderr line: String) {
-        let tenant = worker.tenant.id, now = loop.now
-        var b = stderrBudgets[tenant] ?? (Self.stderrBurst, now, 0)
-        b.tokens = min(Self.stderrBurst, b.tokens + Double(now &- b.at) / 1e9 * Self.stderrPerSecond)
-        b.at = now
-        if b.tokens >= 1 {
-            b.tokens -= 1
-            log.info("worker_stderr", [("tenant", .string(tenant)), ("pid", .of(worker.pid)), ("line", .string(line))])
-        } else {
-            if b.dropped == 0 {
-                loop.schedule(after: .seconds(1)) { [weak self] in self?.reportSuppressed(tenant) }
-            }
-            b.dropped += 1
-        }
+    private func stderrBudget(_ tenant: String) -> StderrBudget {
+        if let b = stderrBudgets[tenant] { return b }
+        let b = StderrBudget(now: loop.now)
         stderrBudgets[tenant] = b
+        return b
+    }
+
+    /// Lines a worker wrote to stderr: logged, and those over its tenant's budget counted
+    /// and reported once a second, so a noisy tenant cannot flood the journal.
+    func worker(_ worker: WorkerProcess, wroteStderr lines: [String], suppressed: Int) {
+        let tenant = worker.tenant.id
+        for line in lines {
+            log.info("worker_stderr", [("tenant", .string(tenant)), ("pid", .of(worker.pid)), ("line", .string(line))])
+        }
+        guard suppressed > 0 else { return }
+        if worker.stderrBudget.suppressed == 0 {
+            loop.schedule(after: .seconds(1)) { [weak self] in self?.reportSuppressed(tenant) }
+        }
+        worker.stderrBudget.suppressed += suppressed
+    }
+
+    /// A worker's tenant is out of stderr budget: its stderr is read again once there is a
+    /// piece's worth (one timer per tenant).
+    func stderrWaits(_ worker: WorkerProcess) {
+        let budget = worker.stderrBudget
+        budget.waiting.append(worker)
+        guard budget.resumeTimer == nil else { return }
+        let delay = budget.nanoseconds(untilBytes: WorkerProcess.stderrReadBytes, now: loop.now)
+        budget.resumeTimer = loop.schedule(at: loop.now &+ delay) { [weak budget] in
+            guard let budget else { return }
+            budget.resumeTimer = nil
+            let waiting = budget.waiting
+            budget.waiting.removeAll()
+            for w in waiting { w.resumeStderr() }
+        }
     }
 
     private func reportSuppressed(_ tenant: String) {
-        guard var b = stderrBudgets[tenant], b.dropped > 0 else { return }
-        log.warning("worker_stderr_suppressed", [("tenant", .string(tenant)), ("lines", .of(b.dropped)),
-                                                 ("reason", .string("over \(Int(Self.stderrPerSecond)) lines a second"))])
-        b.dropped = 0
-        stderrBudgets[tenant] = b
+        guard let b = stderrBudgets[tenant], b.suppressed > 0 else { return }
+        log.warning("worker_stderr_suppressed", [("tenant", .string(tenant)), ("lines", .of(b.suppressed)),
+                                                 ("reason", .string("over \(Int(StderrBudget.linesPerSecond)) lines or \(Int(StderrBudget.bytesPerSecond) / 1024) KiB a second"))])
+        b.suppressed = 0
+        if pools[tenant] == nil { stderrBudgets[tenant] = nil }
     }
 
     func worker(_ worker: WorkerProcess, exited status: ExitStatus) {
@@ -777,7 +795,7 @@ public final class Supervisor {
         notifyIfEmpty(pool)
         if pool.workers.isEmpty && pool.queue.isEmpty && pool.consecutiveFailures == 0 {
             pools[worker.tenant.id] = nil
-            if stderrBudgets[worker.tenant.id]?.dropped == 0 { stderrBudgets[worker.tenant.id] = nil }
+            if stderrBudgets[worker.tenant.id]?.suppressed == 0 { stderrBudgets[worker.tenant.id] = nil }
         } else {
             dispatch(pool)
         }

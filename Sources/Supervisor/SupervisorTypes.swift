@@ -1,4 +1,5 @@
 // The supervisor's vocabulary: who a tenant is, how pools behave, and how a request can fail.
+import EventLoop
 import Sandbox
 import Wire
 
@@ -93,6 +94,56 @@ public struct SupervisorSettings: Sendable {
     public static func maxFramePayload(bodyBytes: UInt64) -> Int {
         let (sum, overflow) = max(Int(clamping: bodyBytes), FilePath.streamFrom).addingReportingOverflow(64 * 1024)
         return overflow ? Int.max : sum
+    }
+}
+
+/// One tenant's allowance for its workers' stderr, shared by them: lines logged (what
+/// reaches the journal) and bytes read (what the supervisor's loop, which serves every
+/// tenant, spends on it), each a token bucket refilled with time. Past the byte budget the
+/// workers' pipes are not read until it refills: they fill, and the noisy worker's own
+/// writes block. Confined to the supervisor's loop.
+final class StderrBudget {
+    static let linesPerSecond = 20.0
+    static let lineBurst = 100.0
+    static let bytesPerSecond = 64.0 * 1024
+    static let byteBurst = 256.0 * 1024
+
+    private var lines = lineBurst
+    private var bytes = byteBurst
+    private var at: UInt64
+    /// Lines over the budget, not yet reported.
+    var suppressed = 0
+    /// Workers whose stderr waits for the byte budget, and the timer that resumes them.
+    var waiting: [WorkerProcess] = []
+    var resumeTimer: LoopToken?
+
+    init(now: UInt64) { at = now }
+
+    private func refill(_ now: UInt64) {
+        let seconds = Double(now &- at) / 1e9
+        at = now
+        lines = min(Self.lineBurst, lines + seconds * Self.linesPerSecond)
+        bytes = min(Self.byteBurst, bytes + seconds * Self.bytesPerSecond)
+    }
+
+    func bytesAllowed(_ now: UInt64) -> Int {
+        refill(now)
+        return Int(bytes)
+    }
+
+    func linesAllowed(_ now: UInt64) -> Int {
+        refill(now)
+        return Int(lines)
+    }
+
+    func spend(bytes n: Int) { bytes -= Double(n) }
+    func spend(lines n: Int) { lines -= Double(n) }
+
+    /// How long until `amount` bytes may be read (ns).
+    func nanoseconds(untilBytes amount: Int, now: UInt64) -> UInt64 {
+        refill(now)
+        let missing = Double(amount) - bytes
+        return missing <= 0 ? 0 : UInt64(missing / Self.bytesPerSecond * 1e9)
     }
 }
 

@@ -1,6 +1,6 @@
 // WorkerProcess: one spawned worker as the supervisor sees it — its pidfd, its socket
-// (frames in and out, non-blocking, on the loop), its stderr (logged line by line) and
-// its CPU clock.
+// (frames in and out, non-blocking, on the loop), its stderr (logged line by line, within
+// its tenant's budget) and its CPU clock.
 import EventLoop
 import Glibc
 import Posix
@@ -58,7 +58,9 @@ final class WorkerProcess {
     /// Spawn, idle or exit-grace timer, whichever applies to the current state.
     var lifecycleTimer: LoopToken?
     /// The last line it wrote to stderr: the reason a failed jail gives.
-    private(set) var lastStderrLine = ""
+    var lastStderrLine: String { String(decoding: lastLine, as: UTF8.self) }
+    /// Its tenant's allowance for stderr, shared by the tenant's workers.
+    let stderrBudget: StderrBudget
 
     private let child: ChildProcess
     private let socket: FileDescriptor
@@ -69,9 +71,13 @@ final class WorkerProcess {
     private var outbox: [UInt8] = []
     private var outboxSent = 0
     private var socketToken: LoopToken?
-    private var stderrToken: LoopToken?
+    /// Where its stderr stands: watched; set aside while its tenant is over budget (the
+    /// pipe fills and the worker's writes block, not the loop); or at its end.
+    private enum StderrState { case watching(LoopToken), waiting, closed }
+    private var stderrState = StderrState.closed
     private var exitToken: LoopToken?
     private var stderrPartial: [UInt8] = []
+    private var lastLine: [UInt8] = []
     private var wantsWrite = false
     /// Reading is paused while a streamed response's consumer is behind.
     private var readPaused = false
@@ -83,7 +89,10 @@ final class WorkerProcess {
     /// it is answered.
     var streaming: Bool { inflight.contains { $0.streamed } }
 
+    /// Longest stderr line logged; the rest of a longer one is dropped.
     private static let maxStderrLine = 1024
+    /// Most stderr read at one readiness event: the loop serves every tenant.
+    static let stderrReadBytes = 64 * 1024
 
     /// The kernel's count of the CPU time the whole worker has run so far (ns): every
     /// thread, those that ended too (clock_gettime on its process CPU clock; root may read
@@ -110,7 +119,8 @@ final class WorkerProcess {
     /// Spawns a worker for `tenant` whose root will be `volume`.
     /// Forked by the zygote when there is one (falling back to posix_spawn if it fails).
     static func spawn(tenant: TenantIdentity, volume: String, settings: SupervisorSettings, zygote: Zygote?,
-                      devNull: borrowing FileDescriptor, loop: EventLoop, owner: Supervisor) throws(Errno) -> WorkerProcess {
+                      devNull: borrowing FileDescriptor, loop: EventLoop, owner: Supervisor,
+                      stderrBudget: StderrBudget) throws(Errno) -> WorkerProcess {
         let pair = try Posix.socketPair()
         let errPipe = try Posix.pipe()
         let l = settings.limits
@@ -143,7 +153,7 @@ final class WorkerProcess {
         try ours.setNonBlocking()
         try errRead.setNonBlocking()
         let worker = WorkerProcess(tenant: tenant, child: child, socket: ours, stderr: errRead, loop: loop,
-                                   owner: owner, maxFrame: settings.maxFramePayload)
+                                   owner: owner, maxFrame: settings.maxFramePayload, stderrBudget: stderrBudget)
         do {
             try worker.watch()
         } catch {
@@ -154,9 +164,10 @@ final class WorkerProcess {
     }
 
     private init(tenant: TenantIdentity, child: consuming ChildProcess, socket: consuming FileDescriptor,
-                 stderr: consuming FileDescriptor, loop: EventLoop, owner: Supervisor, maxFrame: Int) {
+                 stderr: consuming FileDescriptor, loop: EventLoop, owner: Supervisor, maxFrame: Int, stderrBudget: StderrBudget) {
         self.tenant = tenant
         self.pid = child.pid
+        self.stderrBudget = stderrBudget
         var clock = clockid_t()
         if clock_getcpuclockid(child.pid, &clock) == 0 { cpuClock = clock }
         self.child = child
@@ -172,9 +183,7 @@ final class WorkerProcess {
         socketToken = try loop.register(fd: socket.rawValue, interest: .readable) { [weak self] events in
             self?.socketReady(events)
         }
-        stderrToken = try loop.register(fd: stderrPipe.rawValue, interest: .readable) { [weak self] _ in
-            self?.readStderr()
-        }
+        try watchStderr()
         exitToken = try loop.watchExit(pidfd: child.pidfd.rawValue) { [weak self] in
             self?.exited()
         }
@@ -317,42 +326,102 @@ final class WorkerProcess {
         owner?.worker(self, lost: reason, expected: wasExpected)
     }
 
-    private func readStderr() {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while let token = stderrToken {
-            var n = 0  // a read error ends the capture like end of file
-            do {
-                guard let got = try buffer.withUnsafeMutableBytes({ (raw) throws(Errno) -> Int? in try stderrPipe.read(into: raw) })
-                else { return }
-                n = got
-            } catch {}
-            if n == 0 {
-                loop.deregister(token, fd: stderrPipe.rawValue)
-                stderrToken = nil
-                if !stderrPartial.isEmpty { emitStderrLine() }
-                return
-            }
-            for byte in buffer[..<n] {
-                if byte == 0x0A {
-                    emitStderrLine()
-                } else if stderrPartial.count < Self.maxStderrLine {
-                    stderrPartial.append(byte)
-                }
-            }
-        }
+    private func watchStderr() throws(Errno) {
+        stderrState = .watching(try loop.register(fd: stderrPipe.rawValue, interest: .readable) { [weak self] _ in
+            self?.readStderr()
+        })
     }
 
-    private func emitStderrLine() {
-        lastStderrLine = String(decoding: stderrPartial, as: UTF8.self)
+    /// Its tenant's stderr budget has refilled: read on.
+    func resumeStderr() {
+        guard case .waiting = stderrState else { return }
+        do { try watchStderr() } catch { return closeStderr() }
+        readStderr()
+    }
+
+    /// Reads one piece of stderr (at most `stderrReadBytes`, and no more than its tenant's
+    /// budget allows; `final`: at exit, once, whatever the budget) and hands its lines over,
+    /// as many as the budget allows; the others are only counted.
+    private func readStderr(final: Bool = false) {
+        if case .closed = stderrState { return }
+        let now = loop.now
+        let allowed = final ? Self.stderrReadBytes : min(Self.stderrReadBytes, stderrBudget.bytesAllowed(now))
+        guard allowed > 0 else {
+            // Not watched (an epoll registration would report a closed pipe every turn).
+            if case .watching(let token) = stderrState { loop.deregister(token, fd: stderrPipe.rawValue) }
+            stderrState = .waiting
+            owner?.stderrWaits(self)
+            return
+        }
+        var buffer = [UInt8](unsafeUninitializedCapacity: allowed) { _, count in count = allowed }
+        var n = 0  // a read error ends the capture like end of file
+        do {
+            guard let got = try buffer.withUnsafeMutableBytes({ (raw) throws(Errno) -> Int? in try stderrPipe.read(into: raw) })
+            else { return }
+            n = got
+        } catch {}
+        guard n > 0 else {
+            if !stderrPartial.isEmpty {
+                completeLine()
+                let logged = stderrBudget.linesAllowed(now) > 0
+                if logged { stderrBudget.spend(lines: 1) }
+                owner?.worker(self, wroteStderr: logged ? [lastStderrLine] : [], suppressed: logged ? 0 : 1)
+            }
+            return closeStderr()
+        }
+        stderrBudget.spend(bytes: n)
+        var lines: [String] = []
+        var suppressed = 0
+        let logLines = stderrBudget.linesAllowed(now)
+        buffer.withUnsafeBytes { raw in
+            let base = raw.baseAddress!
+            var start = 0
+            while start < n {
+                guard let newline = memchr(base + start, 0x0A, n - start) else {
+                    appendToLine(UnsafeRawBufferPointer(rebasing: raw[start..<n]))
+                    break
+                }
+                let end = base.distance(to: UnsafeRawPointer(newline))
+                appendToLine(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                completeLine()
+                if lines.count < logLines {
+                    lines.append(lastStderrLine)
+                } else {
+                    suppressed += 1
+                }
+                start = end + 1
+            }
+        }
+        stderrBudget.spend(lines: lines.count)
+        if !lines.isEmpty || suppressed > 0 { owner?.worker(self, wroteStderr: lines, suppressed: suppressed) }
+    }
+
+    private func appendToLine(_ bytes: UnsafeRawBufferPointer) {
+        let room = Self.maxStderrLine - stderrPartial.count
+        if room > 0 { stderrPartial.append(contentsOf: bytes.prefix(room)) }
+    }
+
+    /// The line so far becomes the last line (swapped, not copied).
+    private func completeLine() {
+        swap(&stderrPartial, &lastLine)
         stderrPartial.removeAll(keepingCapacity: true)
-        owner?.worker(self, wroteStderr: lastStderrLine)
+    }
+
+    private func closeStderr() {
+        switch stderrState {
+        case .watching(let token): loop.deregister(token, fd: stderrPipe.rawValue)
+        case .waiting: stderrBudget.waiting.removeAll { $0 === self }
+        case .closed: break
+        }
+        stderrState = .closed
     }
 
     private func exited() {
         // Whatever it wrote before exiting is read first: a response must not be lost
         // because the exit event came in the same epoll batch.
         drainSocket()
-        readStderr()
+        readStderr(final: true)
+        closeStderr()
         let status: ExitStatus
         do {
             guard let s = try child.reap() else {
@@ -370,12 +439,10 @@ final class WorkerProcess {
             preconditionFailure("waitid on our own child failed: \(error)")
         }
         cpuClock = nil
-        for (token, fd) in [(socketToken, socket.rawValue), (stderrToken, stderrPipe.rawValue),
-                            (exitToken, child.pidfd.rawValue)] {
+        for (token, fd) in [(socketToken, socket.rawValue), (exitToken, child.pidfd.rawValue)] {
             if let token { loop.deregister(token, fd: fd) }
         }
         socketToken = nil
-        stderrToken = nil
         exitToken = nil
         owner?.worker(self, exited: status)
     }

@@ -160,6 +160,34 @@ enum HostileWorker {
             pthread_join(thread, nil)
             return Array("\(box.pointee)".utf8)
         }
+        worker.register("stderr_firehose") { request throws(TaskError) in
+            // A noisy tenant: 64 KiB of 100-byte lines at a time on stderr for N ms, waiting
+            // (poll) whenever the pipe is full. Reports how many bytes the pipe took.
+            var line = [UInt8](repeating: 0x78, count: 100)
+            line[99] = 0x0A
+            let chunk = Array([[UInt8]](repeating: line, count: 655).joined())
+            let flags = fcntl(2, F_GETFL)
+            _ = fcntl(2, F_SETFL, flags | O_NONBLOCK)
+            defer { _ = fcntl(2, F_SETFL, flags) }
+            func now() -> Int {
+                var ts = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &ts)
+                return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+            }
+            let until = now() + max(0, min(number(request.body), 20_000))
+            var taken = 0, offset = 0
+            while now() < until {
+                let n = chunk.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+                if n > 0 {
+                    taken += n
+                    offset = (offset + n) % chunk.count
+                } else {
+                    var p = pollfd(fd: 2, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&p, 1, 10)
+                }
+            }
+            return Array("{\"bytes\":\(taken)}".utf8)
+        }
         worker.register("stream_lie") { request throws(TaskError) in
             // A streamed answer (as files.get gives) that announces one length and sends
             // another, written as raw frames; then the worker exits. Body: "ANNOUNCED SENT".
