@@ -254,14 +254,18 @@ public final class Supervisor {
         finishShutdownIfDone()
     }
 
-    /// New settings (a reload): workers started from now on use them; idle workers go now,
-    /// busy ones once they have answered what they hold, starting ones once ready.
+    /// New settings (a reload). Pool sizes, timeouts and limits apply at once. When what
+    /// workers are started with changes (their rlimits, the frame size), the running ones
+    /// are replaced: idle workers go now, busy ones once they have answered what they
+    /// hold, starting ones once ready; otherwise they keep running.
     public func reconfigure(_ new: SupervisorSettings) {
         loop.assertInLoop()
+        let replace = !new.startsWorkersLike(settings)
         settings = new
-        generation += 1
+        if replace { generation += 1 }
         for pool in pools.values {
-            for worker in pool.workers where worker.state == .idle {
+            // Idle workers that no longer take requests (older, or past a lowered max_requests).
+            for worker in pool.workers where worker.state == .idle && !accepts(worker) {
                 counters.recycled += 1
                 retire(worker, reason: .recycle)
             }

@@ -95,6 +95,14 @@ public struct SupervisorSettings: Sendable {
         let (sum, overflow) = max(Int(clamping: bodyBytes), FilePath.streamFrom).addingReportingOverflow(64 * 1024)
         return overflow ? Int.max : sum
     }
+
+    /// Whether workers started under `other` are what these settings would start: the same
+    /// executable, volume, rlimits, seccomp policy and frame size (a reload that changes
+    /// none of them leaves running workers alone).
+    func startsWorkersLike(_ other: SupervisorSettings) -> Bool {
+        executable == other.executable && volumesRoot == other.volumesRoot && volumePrefix == other.volumePrefix
+            && limits == other.limits && seccompPolicyFile == other.seccompPolicyFile && maxFramePayload == other.maxFramePayload
+    }
 }
 
 /// One tenant's allowance for its workers' stderr, shared by them: lines logged (what

@@ -133,6 +133,8 @@ func busyWorkers(_ d: Daemon) -> Int {
                 burst = 100000
                 [workers]
                 request_timeout = \(20 + i)s
+                [sandbox]
+                max_open_files = \(300 + i)
                 [cors]
                 allowed_origins = https://app\(i).example
                 [log]
@@ -159,7 +161,7 @@ func busyWorkers(_ d: Daemon) -> Int {
                 #expect(d.logText().contains("reload_refused"))
             }
         }
-        // The workers of the old configurations were replaced as they finished.
+        // The workers of the old configurations (other rlimits) were replaced as they finished.
         let metrics = try d.call("GET", "/metrics", key: nil).text
         let recycled = metrics.split(separator: "\n").first { $0.hasPrefix("bulkhead_worker_recycled_total ") }
         #expect((recycled?.split(separator: " ").last.flatMap { Double($0) } ?? 0) >= 1, "\(recycled ?? "none")")

@@ -1,6 +1,6 @@
 // How the daemon looks after running workers: a noisy tenant's stderr is read within its
-// budget (the worker waits, not the daemon); a worker's CPU time counts all its threads
-// while it runs.
+// budget (the worker waits, not the daemon); a reload replaces workers only when what they
+// were started with changes; a worker's CPU time counts all its threads while it runs.
 import Foundation
 import Glibc
 import Testing
@@ -28,6 +28,37 @@ import Testing
         print("stderr taken in \(seconds) s: \(taken) bytes (bound \(bound))")
         #expect(taken <= bound)
         try eventually(10, "what was over the budget is reported") { d.logText().contains("worker_stderr_suppressed") }
+    }
+
+    @Test func aReloadReplacesWorkersOnlyWhenWhatTheyRunWithChanges() throws {
+        let d = try Daemon(hostile: true)
+        defer { d.cleanUp() }
+        try d.start()
+        let key = try d.tenant("acme")
+        func workerPID() throws -> Int? { try d.call(key: key, body: #"{"task":"pid"}"#).json["result"] as? Int }
+        func recycled() throws -> Double {
+            let line = try d.call("GET", "/metrics", key: nil).text.split(separator: "\n")
+                .first { $0.hasPrefix("bulkhead_worker_recycled_total ") }
+            return line?.split(separator: " ").last.flatMap { Double($0) } ?? -1
+        }
+        let pid = try #require(try workerPID())
+
+        // CORS, log level, request_timeout: nothing a running worker was started with.
+        try d.rewriteConfig(extra: "[cors]\nallowed_origins = https://app.example\n[log]\nlevel = debug\n[workers]\nrequest_timeout = 25s\n")
+        #expect(d.ctl("reload").status == 0)
+        try eventually(10, "generation 2") { d.ctl("status").stdout.contains("config_generation: 2") }
+        #expect(try workerPID() == pid)
+        #expect(try recycled() == 0)
+
+        // An rlimit of workers: they are replaced (the idle one at once).
+        try d.rewriteConfig(extra: "[workers]\nrequest_timeout = 25s\n[sandbox]\nmax_open_files = 300\n")
+        #expect(d.ctl("reload").status == 0)
+        try eventually(10, "generation 3") { d.ctl("status").stdout.contains("config_generation: 3") }
+        let replaced = try #require(try workerPID())
+        #expect(replaced != pid)
+        #expect(try recycled() >= 1)
+        let limits = try String(contentsOfFile: "/proc/\(replaced)/limits", encoding: .utf8)
+        #expect(limits.contains("Max open files            300                  300"))
     }
 
     @Test func computeCountsEveryThreadOfAWorkerWhileItRuns() throws {
