@@ -297,6 +297,9 @@ final class Connection {
         if !keepAlive || server.isDraining { stopReading() }
         if slots.count >= server.settings.maxPipelined || output.bytes >= server.settings.maxBufferedOutput { pauseReading() }
         if !slots.isEmpty { setPhase(.busy) }
+        // An unsafe request in flight stops reading too: the socket must stop being watched,
+        // or bytes (or a half-close) arriving meanwhile would wake the loop every turn.
+        updateInterest()
     }
 
     /// The upload's consumer took some of it (or wants no more): read on.
