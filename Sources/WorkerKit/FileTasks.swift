@@ -19,7 +19,9 @@ enum FileTasks {
             let prefix = String(decoding: request.body, as: UTF8.self)
             var found: [(String, Int64)] = []
             walk("", &found)
-            let chosen = found.filter { $0.0.hasPrefix(prefix) }.sorted { $0.0 < $1.0 }.prefix(1000)
+            // Bytes, not Characters: a prefix ending before a combining mark still matches.
+            let chosen = found.filter { $0.0.utf8.starts(with: prefix.utf8) }
+                .sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }.prefix(1000)
             var out: [UInt8] = []
             for (path, size) in chosen {
                 out += Array(path.utf8)
@@ -153,7 +155,7 @@ enum FileTasks {
         defer { closedir(d) }
         while let entry = readdir(d) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name == "." || name == ".." || name.hasPrefix(FilePath.reserved) { continue }
+            if name == "." || name == ".." || name.utf8.starts(with: FilePath.reserved.utf8) { continue }
             let path = dir.isEmpty ? name : dir + "/" + name
             var st = stat()
             guard lstat("/" + path, &st) == 0 else { continue }

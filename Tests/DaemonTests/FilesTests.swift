@@ -21,6 +21,11 @@ import Testing
         let list = try raw(d, "GET", "/v1/files?prefix=reports%2F", key: a).json["files"] as? [[String: Any]]
         #expect(list?.map { $0["path"] as? String } == ["reports/2026/q4.bin"] && list?.first?["size"] as? Int == 4000)
         #expect((try raw(d, "GET", "/v1/files", key: a).json["files"] as? [[String: Any]])?.count == 2)
+        // A prefix is bytes: "n" matches a name whose first Character is "n" + a combining mark.
+        #expect(try raw(d, "PUT", "/v1/files/n%CC%83o.txt", key: a, body: Array("x".utf8)).status == 200)
+        let marked = try raw(d, "GET", "/v1/files?prefix=n", key: a).json["files"] as? [[String: Any]]
+        #expect(marked?.compactMap { $0["path"] as? String } == ["notes é.txt", "n\u{303}o.txt"].sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(try raw(d, "DELETE", "/v1/files/n%CC%83o.txt", key: a).status == 204)
 
         // Paths that try to leave the volume, or reach the reserved directory: 400.
         for path in ["../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "/etc/passwd", "a/./b", "a//b", "a/", "a%00b",
