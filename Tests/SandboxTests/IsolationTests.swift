@@ -131,7 +131,9 @@ import Wire
         defer { try? h.shutdown() }
         // The first crash is replaced at once.
         guard case .failure(.crashed) = try h.request(Self.tenantA, "crash") else { throw HarnessError("not crashed") }
-        #expect(try h.snapshot("tenant-a")?.throttledUntil == 0)
+        // The request fails when the socket closes; the crash counts when the exit is reaped.
+        try eventually(10, "first crash recorded") { try h.counters().crashed == 1 }
+        #expect(try h.snapshot("tenant-a")?.throttledUntil ?? 0 == 0)
         #expect(try h.body(Self.tenantA, "echo", "x") == "x")  // a success resets the count
         // Consecutive crashes throttle restarts, for longer each time.
         var delays: [UInt64] = []
