@@ -5,6 +5,8 @@
 # change costs (metering's budget was 5%). Build OLD first, e.g.:
 #   git worktree add /tmp/old REV && (cd /tmp/old && swift build -c release)
 # Usage: Benchmarks/compare-builds.sh OLD_BIN_DIR [NEW_BIN_DIR] [ROUNDS]
+# OLD_CONF / NEW_CONF: lines added to that side's configuration (e.g. what a setting
+# costs: NEW_CONF=$'[log]\nrequests = off' with the same build on both sides).
 set -euo pipefail
 OLD=${1:?usage: compare-builds.sh OLD_BIN_DIR [NEW_BIN_DIR] [ROUNDS]}
 NEW=${2:-$(pwd)/.build/release}
@@ -14,7 +16,7 @@ W=$(mktemp -d /tmp/bulkhead-compare.XXXXXX)
 DAEMONS=()
 trap 'kill "${DAEMONS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 
-start() { # start NAME BIN_DIR PORT
+start() { # start NAME BIN_DIR PORT [EXTRA_CONF]
   mkdir -p "$W/$1"
   cat >"$W/$1/c.conf" <<CONF
 [server]
@@ -26,6 +28,7 @@ rate = 100000000/second
 burst = 100000000
 [quota]
 max_compute_minutes_per_day = 100000000
+${4:-}
 CONF
   "$2/bulkheadd" --config "$W/$1/c.conf" >"$W/$1/log" 2>&1 &
   DAEMONS+=($!)
@@ -41,8 +44,8 @@ LUA
 }
 run() { wrk -t2 -c64 -d5s -s "$W/$1/post.lua" "http://127.0.0.1:$2/v1/process" | awk '/Requests\/sec/ {print $2}'; }
 
-start old "$OLD" 18601
-start new "$NEW" 18602
+start old "$OLD" 18601 "${OLD_CONF:-}"
+start new "$NEW" 18602 "${NEW_CONF:-}"
 run old 18601 >/dev/null; run new 18602 >/dev/null  # warm-up: workers started
 for i in $(seq 1 "$ROUNDS"); do
   a=$(run old 18601)

@@ -121,7 +121,10 @@ final class Connection {
             flush()
         }
         if closed { return }
+        // Readable while not reading since before this event: stop watching (updateInterest(lazy:)).
+        let notReading = keptReadable
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
+        if notReading && keptReadable && events.contains(.readable) && !closed { updateInterest() }
         // Reset, or shut both ways: nothing more comes in or goes out. The kernel reports
         // it until the socket is closed, reading or not, so it cannot wait.
         if !closed && (events.contains(.hangup) || events.contains(.error)) { abort(reason: "the connection was reset") }
@@ -297,9 +300,10 @@ final class Connection {
         if !keepAlive || server.isDraining { stopReading() }
         if slots.count >= server.settings.maxPipelined || output.bytes >= server.settings.maxBufferedOutput { pauseReading() }
         if !slots.isEmpty { setPhase(.busy) }
-        // An unsafe request in flight stops reading too: the socket must stop being watched,
-        // or bytes (or a half-close) arriving meanwhile would wake the loop every turn.
-        updateInterest()
+        // An unsafe request in flight stops reading too. The socket stays watched until
+        // something arrives meanwhile (then `ready` stops watching it, so it cannot wake
+        // the loop every turn): a client that waits for its answer costs no epoll_ctl.
+        updateInterest(lazy: true)
     }
 
     /// The upload's consumer took some of it (or wants no more): read on.
@@ -517,8 +521,12 @@ final class Connection {
     }
 
     private var interest: IOEvents = .readable  // as registered in start()
+    /// Still registered for readable although not reading (`updateInterest(lazy:)`).
+    private var keptReadable = false
 
-    private func updateInterest() {
+    /// `lazy`: a readable interest no longer wanted is kept until the socket reports
+    /// something (`ready` then drops it), which saves two epoll_ctl calls per request.
+    private func updateInterest(lazy: Bool = false) {
         guard let token, !closed else { return }
         var wanted: IOEvents = []
         if handshaking {
@@ -527,10 +535,13 @@ final class Connection {
             if reading || tlsWriteWantsRead { wanted.insert(.readable) }
             if wantWrite || tlsWantsWrite { wanted.insert(.writable) }
         }
-        if wanted.contains(.readable), !interest.contains(.readable), tls?.hasPending == true {
+        let keep = lazy && !handshaking && !wanted.contains(.readable) && interest.contains(.readable)
+        if keep { wanted.insert(.readable) }
+        if !keep, wanted.contains(.readable), !interest.contains(.readable) || keptReadable, tls?.hasPending == true {
             // Decrypted bytes already inside OpenSSL: the socket will not say so.
             context.loop.executeSoon { [weak self] in self?.readAvailable() }
         }
+        keptReadable = keep
         guard wanted != interest else { return }
         interest = wanted
         try? context.loop.setInterest(token, fd: fd.rawValue, wanted)

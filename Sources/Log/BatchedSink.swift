@@ -30,14 +30,14 @@ public final class BatchedSink: Sendable {
         thread.start()
     }
 
-    public func append(_ line: String) {
+    /// One record, newline included.
+    public func append(_ line: [UInt8]) {
         let size = pending.withLock { p -> Int in
-            guard p.bytes.count + line.utf8.count < maxPending else {
+            guard p.bytes.count + line.count <= maxPending else {
                 p.dropped += 1
                 return 0
             }
-            p.bytes += line.utf8
-            p.bytes.append(0x0A)
+            p.bytes += line
             return p.bytes.count
         }
         if size >= Self.eagerBytes { wake.signal() }

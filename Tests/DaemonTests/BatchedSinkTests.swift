@@ -30,7 +30,7 @@ import Testing
         #expect(pipe(&fds) == 0)
         let drain = Drain(fds[0])
         let sink = BatchedSink(fd: fds[1])
-        for i in 0..<5000 { sink.append("{\"n\":\(i)}") }
+        for i in 0..<5000 { sink.append(Array("{\"n\":\(i)}\n".utf8)) }
         sink.flush()
         close(fds[1])
         drain.done.wait()
@@ -52,7 +52,7 @@ import Testing
         }
         let sink = BatchedSink(fd: fds[1], maxPending: 1024)
         let line = String(repeating: "x", count: 99)
-        for _ in 0..<100 { sink.append(line) }  // 10 KB against a 1 KiB bound
+        for _ in 0..<100 { sink.append(Array((line + "\n").utf8)) }  // 10 KB against a 1 KiB bound
         let drain = Drain(fds[0])
         sink.flush()
         close(fds[1])
