@@ -3,6 +3,7 @@
 // (request path) or a bounded wait (control commands).
 import Dispatch
 import EventLoop
+import Synchronization
 import Wire
 
 public struct SupervisorLink: Sendable {
@@ -73,50 +74,30 @@ public struct SupervisorLink: Sendable {
 
     /// Kills a worker by pid, or all of a tenant's; how many (at most `seconds` to answer).
     public func kill(_ target: String, seconds: Int = 5) -> Int {
-        let done = DispatchSemaphore(value: 0)
-        let count = Box(0)
-        let b = bound
-        b.loop.execute {
-            count.value = b.value.kill(target)
-            done.signal()
-        }
-        _ = done.wait(timeout: .now() + .seconds(seconds))
-        return count.value
+        ask(0, seconds: seconds) { $0.kill(target) }
     }
 
     /// The pools with each worker's CPU time and memory (`bulkheadctl workers list`).
-    public func detailedSnapshot() -> [PoolSnapshot] {
-        let done = DispatchSemaphore(value: 0)
-        let result = SnapshotBox()
-        let b = bound
-        b.loop.execute {
-            result.set(b.value.detailedSnapshot())
-            done.signal()
-        }
-        _ = done.wait(timeout: .now() + .seconds(5))
-        return result.get()
-    }
+    public func detailedSnapshot() -> [PoolSnapshot] { ask([]) { $0.detailedSnapshot() } }
 
-    public func snapshot() -> [PoolSnapshot] {
+    public func snapshot() -> [PoolSnapshot] { ask([]) { $0.snapshot() } }
+
+    /// `body` on the supervisor's loop, and its answer; `fallback` if none comes within
+    /// `seconds` (a late answer is dropped).
+    private func ask<T: Sendable>(_ fallback: T, seconds: Int = 5, _ body: @escaping @Sendable (Supervisor) -> T) -> T {
         let done = DispatchSemaphore(value: 0)
-        let result = SnapshotBox()
+        let answer = Answer<T>()
         let b = bound
         b.loop.execute {
-            result.set(b.value.snapshot())
+            let value = body(b.value)
+            answer.value.withLock { $0 = value }
             done.signal()
         }
-        _ = done.wait(timeout: .now() + .seconds(5))
-        return result.get()
+        guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return fallback }
+        return answer.value.withLock { $0 } ?? fallback
     }
 }
 
-private final class Box<T>: @unchecked Sendable {  // written before the semaphore is signalled, read after
-    var value: T
-    init(_ v: T) { value = v }
-}
-
-private final class SnapshotBox: @unchecked Sendable {  // written before the semaphore is signalled, read after
-    private var value: [PoolSnapshot] = []
-    func set(_ v: [PoolSnapshot]) { value = v }
-    func get() -> [PoolSnapshot] { value }
+private final class Answer<T: Sendable>: Sendable {
+    let value = Mutex<T?>(nil)
 }
