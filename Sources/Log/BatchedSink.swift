@@ -51,22 +51,24 @@ public final class BatchedSink: Sendable {
     }
 
     fileprivate func run() {
+        // Two buffers trade places, so neither is reallocated (nor its pages faulted in
+        // again) batch after batch.
+        var batch: [UInt8] = []
         while true {
             _ = wake.wait(timeout: .now() + Self.maxDelay)  // the batching interval, not a synchronisation
             // Read before taking the batch: whatever was appended before `flush` is in it.
             let last = stopping.load(ordering: .acquiring)
-            var (batch, dropped) = pending.withLock { p -> ([UInt8], Int) in
-                defer {
-                    p.bytes.removeAll(keepingCapacity: true)
-                    p.dropped = 0
-                }
-                return (p.bytes, p.dropped)
+            let dropped = pending.withLock { p -> Int in
+                swap(&p.bytes, &batch)
+                defer { p.dropped = 0 }
+                return p.dropped
             }
             if dropped > 0 {
                 let record = "{\"time\":\"\(Logger.timestamp())\",\"level\":\"warning\",\"event\":\"log_records_dropped\",\"count\":\(dropped)}\n"
                 batch += record.utf8
             }
             writeAll(batch)
+            batch.removeAll(keepingCapacity: true)
             if last {
                 done.signal()
                 return
