@@ -1,15 +1,14 @@
-// Times as the logs, the control plane and the usage rows write them: UTC, fixed width.
+// Times as the control plane and the usage rows write them: UTC, fixed width.
 import Glibc
 
 public enum UTCTime {
     /// `YYYY-MM-DD` of `seconds` since the epoch.
     public static func date(_ seconds: Int64) -> String { date(fields(seconds)) }
 
-    /// `YYYY-MM-DDTHH:MM:SSZ`, or with `.mmm` before the Z when `milliseconds` is given.
-    public static func dateTime(_ seconds: Int64, milliseconds: Int? = nil) -> String {
+    /// `YYYY-MM-DDTHH:MM:SSZ` (log records write theirs with milliseconds: Logger).
+    public static func dateTime(_ seconds: Int64) -> String {
         let t = fields(seconds)
-        let ms = milliseconds.map { "." + pad(Int32($0), 3) } ?? ""
-        return date(t) + "T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))\(ms)Z"
+        return date(t) + "T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))Z"
     }
 
     private static func date(_ t: tm) -> String {

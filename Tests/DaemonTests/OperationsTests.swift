@@ -146,6 +146,8 @@ func busyWorkers(_ d: Daemon) -> Int {
             try eventually(10, "generation \(i + 2)") { d.ctl("status").stdout.contains("config_generation: \(i + 2)") }
             // The new limits are in force, and traffic goes on.
             #expect(d.ctl("limits", "show", "acme").stdout.contains("default  \(rate)"))
+            let served = try d.call(key: key, body: echo("1"))  // what admission now applies
+            #expect(served.header("RateLimit-Policy") == "\"default\";q=\(rate.prefix { $0 != "/" });w=3600")
             let cors = try d.call("GET", "/healthz", key: nil, headers: ["Origin: https://app\(i).example"])
             #expect(cors.header("Access-Control-Allow-Origin") == "https://app\(i).example")
             try eventually(10, "requests go on after reload \(i + 1)") { counts.withLock { $0[200, default: 0] } > before + 20 }
